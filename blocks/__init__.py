@@ -1,0 +1,1 @@
+"""Prefect Blocks: configuration and secrets only."""

@@ -1,0 +1,1 @@
+"""The EIA API v2 client, its error taxonomy, the catalog, and the local EIA replay server."""

@@ -1,0 +1,1 @@
+"""Pure functions that turn EIA periods, values, units and identities into typed observations."""

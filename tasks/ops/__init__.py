@@ -1,0 +1,1 @@
+"""Operational state: circuit breaker storage, run log, redaction, metrics."""

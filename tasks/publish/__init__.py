@@ -1,0 +1,1 @@
+"""Kafka publishing: Avro schema, transactional outbox, and the idempotent producer."""

@@ -1,0 +1,1 @@
+"""PostgreSQL/TimescaleDB: connections, migrations, models, staging, merge, quarantine."""
