@@ -1,0 +1,120 @@
+"""The run log and batch log: durable counts per flow run and per batch.
+
+Metrics and monitoring read these tables, not process memory, so the numbers survive pod
+restarts and add up across workers. Counts reconcile:
+received = inserted + updated + unchanged + quarantined + skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from tasks.store.staging import BatchContext
+from tasks.store.tables import BATCH_LOG, RUN_LOG
+
+
+@dataclass(slots=True)
+class Counts:
+    received: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in ("received", "inserted", "updated", "unchanged", "quarantined", "skipped"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def reconciles(self) -> bool:
+        return self.received == self.inserted + self.updated + self.unchanged + self.quarantined + self.skipped
+
+
+@dataclass(slots=True)
+class RunSummary:
+    run_id: str
+    flow_name: str
+    tenant_id: str
+    counts: Counts = field(default_factory=Counts)
+    series: int = 0
+    requests: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def start_run(conn: psycopg.Connection[TupleRow], run_id: str, flow_name: str, tenant_id: str) -> None:
+    conn.execute(
+        f"""INSERT INTO {RUN_LOG} (run_id, flow_name, tenant_id, status) VALUES (%s, %s, %s, 'running')
+            ON CONFLICT (run_id) DO UPDATE SET status = 'running', started_at = now(), ended_at = NULL""",
+        (run_id, flow_name, tenant_id),
+    )
+
+
+def finish_run(
+    conn: psycopg.Connection[TupleRow], summary: RunSummary, *, status: str, message: str | None = None
+) -> None:
+    c = summary.counts
+    conn.execute(
+        f"""UPDATE {RUN_LOG} SET status = %s, ended_at = now(), series = %s, received = %s, inserted = %s,
+                updated = %s, unchanged = %s, quarantined = %s, skipped = %s, requests = %s, message = %s,
+                details = %s::jsonb
+            WHERE run_id = %s""",
+        (
+            status,
+            summary.series,
+            c.received,
+            c.inserted,
+            c.updated,
+            c.unchanged,
+            c.quarantined,
+            c.skipped,
+            summary.requests,
+            message,
+            json.dumps(summary.details, default=str),
+            summary.run_id,
+        ),
+    )
+
+
+def record_batch(
+    conn: psycopg.Connection[TupleRow],
+    ctx: BatchContext,
+    counts: Counts,
+    *,
+    source: str,
+    dataset: str | None,
+    gate_passed: bool,
+    failed_checks: Sequence[str] = (),
+    quality_score: float | None = None,
+) -> None:
+    conn.execute(
+        f"""INSERT INTO {BATCH_LOG} (batch_id, run_id, tenant_id, source, dataset, received, inserted, updated,
+                unchanged, quarantined, skipped, gate_passed, failed_checks, quality_score)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (
+            ctx.batch_id,
+            ctx.run_id,
+            ctx.tenant_id,
+            source,
+            dataset,
+            counts.received,
+            counts.inserted,
+            counts.updated,
+            counts.unchanged,
+            counts.quarantined,
+            counts.skipped,
+            gate_passed,
+            list(failed_checks),
+            quality_score,
+        ),
+    )
+
+
+def counts_dict(counts: Counts) -> dict[str, int]:
+    return asdict(counts)

@@ -1,0 +1,87 @@
+"""Staging: COPY one batch of observations into the unlogged staging table.
+
+A batch is the unit of gating and merging. COPY is used because it is several times faster than
+INSERT for the bulk path, and the same code serves the API path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from tasks.normalize.observation import STAGED_COLUMNS, Observation
+from tasks.store.tables import STAGING
+
+_COPY_SQL = f"COPY {STAGING} ({', '.join(STAGED_COLUMNS)}) FROM STDIN"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchContext:
+    """Who is loading what: stamped on every staged, merged and quarantined row."""
+
+    tenant_id: str
+    run_id: str
+    job_id: str  # the flow name (runbook's ingest_job_id)
+    batch_id: str
+    ingest_ts: int  # microseconds since the epoch
+
+    @classmethod
+    def new(cls, tenant_id: str, run_id: str, job_id: str) -> BatchContext:
+        return cls(tenant_id, run_id, job_id, new_batch_id(), time.time_ns() // 1000)
+
+
+def new_batch_id() -> str:
+    """Time-ordered and unique: sorts by creation, readable in logs."""
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}"
+
+
+def _row(ctx: BatchContext, o: Observation) -> tuple[object, ...]:
+    return (
+        ctx.tenant_id,
+        o.series_id,
+        o.period,
+        o.period_end,
+        o.raw_period,
+        o.frequency,
+        o.value,
+        o.raw_value,
+        o.value_flag,
+        o.unit,
+        o.canonical_unit,
+        o.canonical_currency,
+        o.conversion_factor,
+        o.canonical_value,
+        o.area,
+        o.sector,
+        o.seasonal_adjustment,
+        o.description,
+        o.source,
+        o.dataset,
+        None if o.metadata is None else json.dumps(o.metadata, separators=(",", ":"), default=str),
+        ctx.ingest_ts,
+        ctx.job_id,
+        ctx.run_id,
+        ctx.batch_id,
+    )
+
+
+def stage_observations(
+    conn: psycopg.Connection[TupleRow], ctx: BatchContext, observations: Iterable[Observation]
+) -> int:
+    """COPYs observations into staging under ctx.batch_id; returns how many were staged."""
+    staged = 0
+    with conn.cursor() as cur, cur.copy(_COPY_SQL) as copy:
+        for obs in observations:
+            copy.write_row(_row(ctx, obs))
+            staged += 1
+    return staged
+
+
+def drop_staged(conn: psycopg.Connection[TupleRow], batch_id: str) -> None:
+    conn.execute(f"DELETE FROM {STAGING} WHERE ingest_batch_id = %s", (batch_id,))
