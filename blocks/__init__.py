@@ -1,1 +1,21 @@
 """Prefect Blocks: configuration and secrets only."""
+
+from blocks.eia import (
+    API_KEY_BLOCK,
+    DATABASE_BLOCK,
+    ENDPOINTS_BLOCK,
+    KAFKA_BLOCK,
+    EiaDatabase,
+    EiaEndpoints,
+    EiaKafka,
+)
+
+__all__ = [
+    "API_KEY_BLOCK",
+    "DATABASE_BLOCK",
+    "ENDPOINTS_BLOCK",
+    "KAFKA_BLOCK",
+    "EiaDatabase",
+    "EiaEndpoints",
+    "EiaKafka",
+]

@@ -34,6 +34,7 @@ class CatalogEntry:
     area_facet: str | None = None  # facet whose value is the area (state, region, respondent)
     sector_facet: str | None = None  # facet whose value is the sector
     publication_lag_days: int | None = None  # how late EIA publishes a period (staleness monitor)
+    initial_start: str | None = None  # first period fetched when the database has nothing yet
     description: str | None = None
 
 
@@ -68,6 +69,7 @@ def _entry(raw: Mapping[str, Any]) -> CatalogEntry:
             area_facet=raw.get("area_facet"),
             sector_facet=raw.get("sector_facet"),
             publication_lag_days=int(lag) if lag is not None else None,
+            initial_start=raw.get("initial_start"),
             description=raw.get("description"),
         )
     except KeyError as exc:

@@ -14,7 +14,7 @@ from psycopg.rows import TupleRow
 
 from tasks.normalize.observation import STAGED_COLUMNS, TABLE_COLUMNS
 from tasks.store.staging import BatchContext
-from tasks.store.tables import OUTBOX, REVISIONS, STAGING, TIMESERIES
+from tasks.store.tables import METADATA, OUTBOX, REVISIONS, STAGING, TIMESERIES
 
 # A row "changed" when EIA sent a different value or token; metadata-only changes are not revisions.
 _CHANGED = "t.value IS DISTINCT FROM {s}.value OR t.raw_value IS DISTINCT FROM {s}.raw_value"
@@ -88,3 +88,24 @@ def merge_batch(
     ).fetchone()
     assert row is not None
     return MergeCounts(staged, int(row[0]), int(row[1]))
+
+
+def upsert_metadata(conn: psycopg.Connection[TupleRow], ctx: BatchContext) -> None:
+    """Series metadata from the staged batch (API path); bulk lines bring richer metadata of their own."""
+    conn.execute(
+        f"""INSERT INTO {METADATA} AS m (tenant_id, series_id, units, frequency, description, source, dataset,
+                route, facets, updated_at)
+            SELECT DISTINCT ON (series_id) tenant_id, series_id, unit, frequency, description, source, dataset,
+                   metadata->>'route', metadata->'facets', now()
+            FROM {STAGING} WHERE ingest_batch_id = %s
+            ORDER BY series_id, period DESC
+            ON CONFLICT (tenant_id, series_id) DO UPDATE SET
+                units = coalesce(excluded.units, m.units),
+                frequency = excluded.frequency,
+                description = coalesce(excluded.description, m.description),
+                dataset = coalesce(excluded.dataset, m.dataset),
+                route = coalesce(excluded.route, m.route),
+                facets = coalesce(excluded.facets, m.facets),
+                updated_at = now()""",
+        (ctx.batch_id,),
+    )

@@ -1,0 +1,77 @@
+"""Typed Prefect Blocks holding the pipeline's configuration and secrets.
+
+Flows load these by name (block names are flow parameters with defaults) and hand plain values to
+tasks, so tasks are testable without a Prefect server. `eia init` creates or updates them from the
+EIA_* environment variables. The API key is a plain Prefect `Secret` block named `eia-api-key`.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+API_KEY_BLOCK = "eia-api-key"
+ENDPOINTS_BLOCK = "eia-endpoints"
+DATABASE_BLOCK = "eia-database"
+KAFKA_BLOCK = "eia-kafka"
+
+
+class EiaEndpoints(Block):
+    """Where EIA lives, and how hard the client may push it."""
+
+    _block_type_name: ClassVar[str] = "EIA Endpoints"
+    _block_type_slug: ClassVar[str] = "eia-endpoints"
+    _description: ClassVar[str] = "EIA API v2 and bulk download endpoints, client limits and circuit breaker."
+
+    api_url: str = Field("https://api.eia.gov/v2", description="EIA API v2 base URL (EIA_API_URL).")
+    bulk_url: str = Field(
+        "https://www.eia.gov/opendata/bulk", description="Bulk download base URL holding manifest.txt (EIA_BULK_URL)."
+    )
+    timeout_s: float = Field(30.0, gt=0, description="Per-request timeout in seconds.")
+    requests_per_second: float = Field(
+        2.5, gt=0, description="In-process request rate (EIA asks for < 9,000/h sustained, bursts < 5/s)."
+    )
+    burst: int = Field(4, ge=1, le=4, description="Requests allowed back-to-back before the rate applies.")
+    page_size: int = Field(5000, ge=1, le=5000, description="Rows per page (EIA caps JSON responses at 5,000).")
+    max_body_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest response body accepted.")
+    breaker_fail_max: int = Field(5, ge=1, description="Consecutive failures that open the circuit breaker.")
+    breaker_reset_timeout_s: float = Field(60.0, gt=0, description="Seconds the breaker stays open before a trial call.")
+    max_rate_limit_waits: int = Field(5, ge=0, description="429 responses honoured (waiting Retry-After) per request.")
+    retries: int = Field(4, ge=0, description="Prefect task retries for transient EIA errors (5xx, timeouts, bad JSON).")
+    retry_base_delay_s: float = Field(
+        2.0, ge=0, description="First retry delay; doubles per retry, with 50% jitter."
+    )
+
+
+class EiaDatabase(Block):
+    """The PostgreSQL/TimescaleDB target. An empty DSN means the embedded PostgreSQL."""
+
+    _block_type_name: ClassVar[str] = "EIA Database"
+    _block_type_slug: ClassVar[str] = "eia-database"
+    _description: ClassVar[str] = "PostgreSQL/TimescaleDB DSN (secret), table, tenant and retention."
+
+    dsn: SecretStr | None = Field(None, description="postgresql:// DSN (EIA_DATABASE_URL); empty = embedded PostgreSQL.")
+    table: str = Field("eia_series_timeseries", description="The observation table.")
+    tenant_id: str = Field("aurum-prod", min_length=1, max_length=64, description="Tenant stamped on every row.")
+    retention_years: int = Field(0, ge=0, description="Drop/skip observations older than this (0 = keep all).")
+
+
+class EiaKafka(Block):
+    """Kafka and Schema Registry. An empty bootstrap means publishing is off."""
+
+    _block_type_name: ClassVar[str] = "EIA Kafka"
+    _block_type_slug: ClassVar[str] = "eia-kafka"
+    _description: ClassVar[str] = "Kafka bootstrap servers, Schema Registry and topics for EIA observations."
+
+    bootstrap_servers: str = Field("", description="host:port list (EIA_KAFKA_BOOTSTRAP); empty = Kafka off.")
+    schema_registry_url: str = Field("", description="Schema Registry URL (EIA_SCHEMA_REGISTRY_URL).")
+    series_topic: str = Field("aurum.ref.eia.series.v1", description="Topic for API series observations.")
+    bulk_topic: str = Field("aurum.ref.eia.bulk.v1", description="Topic for bulk observations.")
+    dlq_topic: str = Field("aurum.ref.eia.series.dlq.v1", description="Dead-letter topic for quarantined rows.")
+    security_protocol: str = Field("", description="librdkafka security.protocol, e.g. SASL_SSL (empty = PLAINTEXT).")
+    sasl_mechanism: str = Field("", description="librdkafka sasl.mechanism, e.g. SCRAM-SHA-512.")
+    sasl_username: str = Field("", description="SASL username.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    ssl_ca_location: str = Field("", description="CA bundle path for TLS.")

@@ -1,0 +1,114 @@
+"""Turns Blocks into the plain settings tasks receive, failing fast with the setting's name.
+
+A missing block falls back to its defaults (embedded PostgreSQL, Kafka off) so a fresh machine
+runs without set-up; a missing API key is an error that names `EIA_API_KEY`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from prefect.blocks.core import Block
+from prefect.blocks.system import Secret
+
+from blocks import EiaDatabase, EiaEndpoints, EiaKafka
+from tasks.eia.client import API_KEY_SETTING, ClientSettings
+from tasks.eia.errors import EiaAuthError
+from tasks.ops.redact import register_secret
+from tasks.publish.producer import KafkaSettings
+from tasks.settings import BreakerSettings, RetrySettings, RunSettings
+from tasks.store.database import resolve_dsn
+from tasks.store.tables import TIMESERIES
+
+logger = logging.getLogger(__name__)
+B = TypeVar("B", bound=Block)
+
+
+class SettingsError(ValueError):
+    """A configuration value is wrong; the message names it."""
+
+
+def load_block(cls: type[B], name: str) -> B | None:
+    try:
+        return cls.load(name)  # type: ignore[return-value]
+    except ValueError:
+        return None
+
+
+def load_api_key(name: str) -> str:
+    secret = load_block(Secret, name)
+    value = secret.get() if secret is not None else None
+    if not isinstance(value, str) or not value.strip():
+        raise EiaAuthError(f"no EIA API key is configured: set {API_KEY_SETTING} (block name {name!r}) and run `eia init`")
+    register_secret(value.strip())
+    return value.strip()
+
+
+def kafka_settings(block: EiaKafka | None) -> KafkaSettings | None:
+    if block is None or not block.bootstrap_servers.strip():
+        return None
+    if not block.schema_registry_url.strip():
+        raise SettingsError(
+            "Kafka is configured (EIA_KAFKA_BOOTSTRAP) but the Schema Registry URL is not: "
+            "set EIA_SCHEMA_REGISTRY_URL (block 'eia-kafka' field 'schema_registry_url')"
+        )
+    security: dict[str, str] = {}
+    if block.security_protocol:
+        security["security.protocol"] = block.security_protocol
+    if block.sasl_mechanism:
+        security["sasl.mechanism"] = block.sasl_mechanism
+    if block.sasl_username:
+        security["sasl.username"] = block.sasl_username
+    if block.sasl_password is not None:
+        security["sasl.password"] = block.sasl_password.get_secret_value()
+    if block.ssl_ca_location:
+        security["ssl.ca.location"] = block.ssl_ca_location
+    return KafkaSettings(
+        bootstrap_servers=block.bootstrap_servers.strip(),
+        schema_registry_url=block.schema_registry_url.strip(),
+        series_topic=block.series_topic,
+        bulk_topic=block.bulk_topic,
+        dlq_topic=block.dlq_topic,
+        security=security,
+    )
+
+
+def load_run_settings(
+    *, api_key_block: str, endpoints_block: str, database_block: str, kafka_block: str, need_api_key: bool = True
+) -> RunSettings:
+    endpoints = load_block(EiaEndpoints, endpoints_block) or EiaEndpoints()
+    database = load_block(EiaDatabase, database_block) or EiaDatabase()
+    if database.table != TIMESERIES:
+        raise SettingsError(
+            f"block {database_block!r} field 'table' is {database.table!r}; only {TIMESERIES!r} is supported "
+            "(the migrations create that table)"
+        )
+    api_key = load_api_key(api_key_block) if need_api_key else ""
+    dsn_value = database.dsn.get_secret_value() if database.dsn is not None else None
+    return RunSettings(
+        dsn=resolve_dsn(dsn_value),
+        tenant_id=database.tenant_id,
+        retention_years=database.retention_years,
+        client=ClientSettings(
+            api_url=endpoints.api_url,
+            api_key=api_key,
+            timeout_s=endpoints.timeout_s,
+            requests_per_second=endpoints.requests_per_second,
+            burst=endpoints.burst,
+            page_size=endpoints.page_size,
+            max_body_bytes=endpoints.max_body_bytes,
+            max_rate_limit_waits=endpoints.max_rate_limit_waits,
+        ),
+        kafka=kafka_settings(load_block(EiaKafka, kafka_block)),
+        retry=RetrySettings(retries=endpoints.retries, base_delay_s=endpoints.retry_base_delay_s),
+        breaker=BreakerSettings(endpoints.breaker_fail_max, endpoints.breaker_reset_timeout_s),
+    )
+
+
+def bulk_url(endpoints_block: str) -> str:
+    return (load_block(EiaEndpoints, endpoints_block) or EiaEndpoints()).bulk_url
+
+
+def describe(settings: RunSettings) -> dict[str, Any]:
+    return {"tenant": settings.tenant_id, "kafka": "on" if settings.kafka else "off"}

@@ -1,0 +1,114 @@
+"""`eia init`: one idempotent set-up. Migrations, block types and blocks, Prefect limits.
+
+Rerunning changes nothing and never fails because something exists. Blocks are created or updated
+only from the EIA_* environment variables that are set; fields not named by a variable keep
+their stored values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from prefect.blocks.system import Secret
+from prefect.client.orchestration import get_client
+from pydantic import SecretStr
+
+from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK, EiaDatabase, EiaEndpoints, EiaKafka
+from flows.settings import load_block
+from tasks.eia.limits import RATE_LIMIT, SLOT_LIMIT
+from tasks.store.database import connect, describe_dsn, resolve_dsn
+from tasks.store.migrations import apply_migrations
+
+API_SLOTS = 3  # the runbook's api_eia pool
+RATE_BURST = 4  # EIA: bursts below 5 requests a second
+RATE_PER_SECOND = 2.5  # EIA: sustained below ~9,000 requests an hour (2.5/s = 9,000/h)
+
+
+@dataclass(slots=True)
+class InitReport:
+    database: str
+    flavor: str
+    migrations_applied: list[str]
+    schema_version: int
+    retention: str
+    blocks: dict[str, str] = field(default_factory=dict)  # name -> created | updated | unchanged
+    limits: dict[str, str] = field(default_factory=dict)
+
+
+async def _save_if_changed(block: object, name: str, existed: bool, changed: bool) -> str:
+    if existed and not changed:
+        return "unchanged"
+    await block.save(name, overwrite=True)  # type: ignore[attr-defined]
+    return "updated" if existed else "created"
+
+
+async def ensure_blocks(env: Mapping[str, str]) -> dict[str, str]:
+    for cls in (EiaEndpoints, EiaDatabase, EiaKafka):
+        await cls.register_type_and_schema()  # type: ignore[misc]
+    outcome: dict[str, str] = {}
+
+    endpoints = load_block(EiaEndpoints, ENDPOINTS_BLOCK)
+    existed = endpoints is not None
+    endpoints = endpoints or EiaEndpoints()
+    changed = False
+    for var, attr in (("EIA_API_URL", "api_url"), ("EIA_BULK_URL", "bulk_url")):
+        if env.get(var) and getattr(endpoints, attr) != env[var]:
+            setattr(endpoints, attr, env[var])
+            changed = True
+    outcome[ENDPOINTS_BLOCK] = await _save_if_changed(endpoints, ENDPOINTS_BLOCK, existed, changed)
+
+    database = load_block(EiaDatabase, DATABASE_BLOCK)
+    existed, changed = database is not None, False
+    database = database or EiaDatabase()
+    dsn = env.get("EIA_DATABASE_URL")
+    if dsn and (database.dsn is None or database.dsn.get_secret_value() != dsn):
+        database.dsn = SecretStr(dsn)
+        changed = True
+    outcome[DATABASE_BLOCK] = await _save_if_changed(database, DATABASE_BLOCK, existed, changed)
+
+    kafka = load_block(EiaKafka, KAFKA_BLOCK)
+    existed, changed = kafka is not None, False
+    kafka = kafka or EiaKafka()
+    for var, attr in (("EIA_KAFKA_BOOTSTRAP", "bootstrap_servers"), ("EIA_SCHEMA_REGISTRY_URL", "schema_registry_url")):
+        if env.get(var) and getattr(kafka, attr) != env[var]:
+            setattr(kafka, attr, env[var])
+            changed = True
+    outcome[KAFKA_BLOCK] = await _save_if_changed(kafka, KAFKA_BLOCK, existed, changed)
+
+    key = env.get("EIA_API_KEY", "").strip()
+    secret = load_block(Secret, API_KEY_BLOCK)
+    if key:
+        same = secret is not None and secret.get() == key
+        outcome[API_KEY_BLOCK] = await _save_if_changed(Secret(value=key), API_KEY_BLOCK, secret is not None, not same)
+    else:
+        outcome[API_KEY_BLOCK] = "unchanged" if secret is not None else "missing (set EIA_API_KEY)"
+    return outcome
+
+
+async def ensure_limits(slots: int = API_SLOTS, rate: float = RATE_PER_SECOND, burst: int = RATE_BURST) -> dict[str, str]:
+    async with get_client() as client:
+        await client.upsert_global_concurrency_limit_by_name(SLOT_LIMIT, slots)
+        await client.upsert_global_concurrency_limit_by_name(RATE_LIMIT, burst, slot_decay_per_second=rate)
+    return {SLOT_LIMIT: f"{slots} slots", RATE_LIMIT: f"{rate:g} requests/s, burst {burst}"}
+
+
+async def run_init(env: Mapping[str, str] | None = None) -> InitReport:
+    env = dict(os.environ if env is None else env)
+    blocks = await ensure_blocks(env)
+    database = load_block(EiaDatabase, DATABASE_BLOCK) or EiaDatabase()
+    dsn = resolve_dsn(database.dsn.get_secret_value() if database.dsn else None)
+    migrated = apply_migrations(dsn)
+    with connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT eia_apply_retention(%s)", (database.retention_years,)).fetchone()
+    limits = await ensure_limits()
+    return InitReport(
+        database=describe_dsn(dsn) if database.dsn else f"embedded PostgreSQL ({describe_dsn(dsn)})",
+        flavor=migrated.flavor,
+        migrations_applied=[f"{m.version:04d}_{m.name}" for m in migrated.applied],
+        schema_version=migrated.current_version,
+        retention=str(row[0]) if row else "",
+        blocks=blocks,
+        limits=limits,
+    )

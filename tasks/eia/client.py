@@ -1,0 +1,306 @@
+"""The EIA API v2 client: one place where requests are paced, guarded, classified and scrubbed.
+
+Every request passes, in order: the Prefect rate limit and the in-process limiter (pacing), the
+circuit breaker (fail fast during outages), one `api_eia` slot held only for the HTTP exchange,
+then httpx. Responses are classified into the error taxonomy of `errors.py`; the API key is
+scrubbed from every message this module produces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pybreaker
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency, rate_limit
+
+from tasks.eia.errors import (
+    EiaAuthError,
+    EiaBreakerOpen,
+    EiaError,
+    EiaMalformedResponse,
+    EiaNotFound,
+    EiaRateLimited,
+    EiaRequestError,
+    EiaServerError,
+    EiaTimeout,
+)
+from tasks.eia.limits import RATE_LIMIT, SLOT_LIMIT, AdaptiveLimiter
+from tasks.eia.responses import EiaPage, decode_body, error_of, parse_page
+from tasks.ops.redact import register_secret, scrub_text
+
+logger = logging.getLogger(__name__)
+
+API_KEY_SETTING = "EIA_API_KEY (Prefect Secret block 'eia-api-key')"
+MAX_RETRY_AFTER_S = 60.0
+
+
+class LimitsMissing(EiaError):
+    """A Prefect global concurrency/rate limit is missing: with strict=True this is a set-up error."""
+
+    kind = "config"
+
+
+class _Throttled(Exception):
+    """Internal: a 429 or throttling 403; handled by waiting, never counted by the breaker."""
+
+    def __init__(self, retry_after_s: float | None, message: str) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+# Errors that say nothing about EIA's health: they must not open the breaker.
+BREAKER_EXCLUDES: list[type[BaseException]] = [
+    EiaAuthError,
+    EiaNotFound,
+    EiaRequestError,
+    _Throttled,
+    LimitsMissing,
+    asyncio.CancelledError,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    api_url: str
+    api_key: str = field(repr=False)
+    timeout_s: float = 30.0
+    requests_per_second: float = 2.5
+    burst: int = 4
+    page_size: int = 5000
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_rate_limit_waits: int = 5
+    use_prefect_limits: bool = True
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What one HTTP exchange cost; the usage ledger and run report add these up."""
+
+    path: str
+    status: int | None
+    error_kind: str | None
+    duration_s: float
+    bytes: int
+    throttled: bool = False
+
+
+def route_query(
+    route: str,
+    *,
+    frequency: str,
+    data: Sequence[str],
+    facets: dict[str, tuple[str, ...]] | Any,
+    start: str | None,
+    end: str | None,
+) -> tuple[str, list[tuple[str, str]]]:
+    """Path and query for `/v2/<route>/data/`, always with an explicit sort so paging is stable."""
+    params: list[tuple[str, str]] = [("frequency", frequency)]
+    params += [(f"data[{i}]", column) for i, column in enumerate(data)]
+    for facet in sorted(facets):
+        params += [(f"facets[{facet}][]", value) for value in facets[facet]]
+    if start:
+        params.append(("start", start))
+    if end:
+        params.append(("end", end))
+    params += [("sort[0][column]", "period"), ("sort[0][direction]", "asc")]
+    return f"/{route.strip('/')}/data/", params
+
+
+def seriesid_query(series_id: str, *, start: str | None, end: str | None) -> tuple[str, list[tuple[str, str]]]:
+    params: list[tuple[str, str]] = []
+    if start:
+        params.append(("start", start))
+    if end:
+        params.append(("end", end))
+    return f"/seriesid/{series_id}", params
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return min(MAX_RETRY_AFTER_S, max(0.0, float(value)))
+    except ValueError:
+        return None
+
+
+class EiaClient:
+    """Async EIA client; use as `async with EiaClient(settings, breaker) as client:`."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        breaker: pybreaker.CircuitBreaker | None = None,
+        *,
+        on_request: Callable[[RequestRecord], None] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not settings.api_key:
+            raise EiaAuthError(f"no EIA API key is configured: set {API_KEY_SETTING}")
+        register_secret(settings.api_key)
+        self.settings = settings
+        self.breaker = breaker
+        self.limiter = AdaptiveLimiter(settings.requests_per_second, settings.burst)
+        self.requests_sent = 0
+        self.records: list[RequestRecord] = []
+        self._on_request = on_request
+        self._http = httpx.AsyncClient(
+            base_url=settings.api_url.rstrip("/"),
+            timeout=settings.timeout_s,
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": "eia-pipeline/0.1"},
+        )
+
+    async def __aenter__(self) -> EiaClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    # -- pacing and guarding ---------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        if not self.settings.use_prefect_limits:
+            yield
+            return
+        try:
+            async with concurrency(SLOT_LIMIT, occupy=1, strict=True):
+                yield
+        except ConcurrencySlotAcquisitionError as exc:
+            raise LimitsMissing(
+                f"Prefect global concurrency limit {SLOT_LIMIT!r} is missing or unusable ({scrub_text(str(exc))}); "
+                "run `eia init` to create it"
+            ) from None
+
+    async def _pace(self) -> None:
+        if self.settings.use_prefect_limits:
+            try:
+                await rate_limit(RATE_LIMIT, occupy=1, strict=True)
+            except ConcurrencySlotAcquisitionError as exc:
+                raise LimitsMissing(
+                    f"Prefect rate limit {RATE_LIMIT!r} is missing ({scrub_text(str(exc))}); run `eia init` to create it"
+                ) from None
+        await self.limiter.acquire()
+
+    # -- one HTTP exchange -------------------------------------------------------------------
+
+    async def _exchange(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+        """Sends one request and classifies the answer; raises the taxonomy's errors."""
+        query = [*params, ("api_key", self.settings.api_key)]
+        started = time.perf_counter()
+        status: int | None = None
+        size = 0
+        kind: str | None = None
+        sent = False
+        try:
+            async with self._slot():
+                sent = True
+                self.requests_sent += 1
+                try:
+                    async with self._http.stream("GET", path, params=query) as response:
+                        status = response.status_code
+                        chunks: list[bytes] = []
+                        async for chunk in response.aiter_bytes():
+                            size += len(chunk)
+                            if size > self.settings.max_body_bytes:
+                                raise EiaMalformedResponse(
+                                    f"EIA response for {path} exceeds the {self.settings.max_body_bytes}-byte cap"
+                                )
+                            chunks.append(chunk)
+                except httpx.TimeoutException:
+                    raise EiaTimeout(f"EIA request {path} timed out after {self.settings.timeout_s:g}s") from None
+                except httpx.TransportError as exc:
+                    raise EiaServerError(
+                        f"EIA request {path} failed: {type(exc).__name__}: {scrub_text(str(exc))}"
+                    ) from None
+            return self._classify(path, response, b"".join(chunks))
+        except _Throttled:
+            kind = "rate_limited"
+            raise
+        except EiaError as exc:
+            kind = exc.kind
+            raise
+        finally:
+            if sent:
+                record = RequestRecord(path, status, kind, time.perf_counter() - started, size, kind == "rate_limited")
+                self.records.append(record)
+                if self._on_request is not None:
+                    self._on_request(record)
+
+    def _classify(self, path: str, response: httpx.Response, content: bytes) -> dict[str, Any]:
+        status = response.status_code
+        try:
+            body: dict[str, Any] | None = decode_body(content)
+        except EiaMalformedResponse:
+            if status == 200:
+                raise
+            body = None
+        err = error_of(body) if body is not None else None
+        code = (err[0] or "").upper() if err else ""
+        message = scrub_text(err[1]) if err else f"HTTP {status}"
+        if status == 429 or code == "OVER_RATE_LIMIT":
+            raise _Throttled(_retry_after(response), f"EIA throttled {path}: {message}")
+        if status == 403 or code in ("API_KEY_MISSING", "API_KEY_INVALID"):
+            raise EiaAuthError(
+                f"EIA rejected the API key ({code or 'HTTP 403'}): set {API_KEY_SETTING} to a valid key. "
+                f"EIA said: {message}"
+            )
+        if status >= 500:
+            raise EiaServerError(f"EIA answered HTTP {status} for {path}: {message}")
+        if status == 404:
+            raise EiaNotFound(f"EIA has no {path} (HTTP 404): {message}; check the catalog entry or series id")
+        if status >= 400:
+            raise EiaRequestError(f"EIA refused {path} (HTTP {status}): {message}")
+        if body is None:
+            raise EiaMalformedResponse(f"EIA sent an unreadable body for {path}")
+        if err is not None:
+            # EIA sometimes reports errors with a 200 status: never treat that as data.
+            raise EiaMalformedResponse(f"EIA answered 200 with an error for {path}: {message}")
+        return body
+
+    async def get_json(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+        """One logical request: paced, guarded by the breaker, waiting out throttling."""
+        waits = 0
+        while True:
+            await self._pace()
+            try:
+                if self.breaker is None:
+                    body = await self._exchange(path, params)
+                else:
+                    try:
+                        with self.breaker.calling():
+                            body = await self._exchange(path, params)
+                    except pybreaker.CircuitBreakerError:
+                        storage = self.breaker._state_storage
+                        raise EiaBreakerOpen(
+                            f"the EIA circuit breaker '{self.breaker.name}' is open after repeated EIA failures "
+                            f"(opened at {storage.opened_at}); calls fail fast for "
+                            f"{self.breaker.reset_timeout:g}s before a trial request. "
+                            "Check `eia breaker status`; `eia breaker reset` closes it."
+                        ) from None
+            except _Throttled as throttled:
+                self.limiter.on_throttled()
+                waits += 1
+                if waits > self.settings.max_rate_limit_waits:
+                    raise EiaRateLimited(str(throttled), throttled.retry_after_s) from None
+                delay = throttled.retry_after_s if throttled.retry_after_s is not None else 2.0**waits
+                logger.warning(
+                    "EIA throttled the request; waiting %.1fs, rate now %.2f/s", delay, self.limiter.rate
+                )
+                await asyncio.sleep(delay)
+                continue
+            self.limiter.on_success()
+            return body
+
+    async def fetch_page(self, path: str, params: list[tuple[str, str]], *, offset: int, length: int) -> EiaPage:
+        body = await self.get_json(path, [*params, ("offset", str(offset)), ("length", str(length))])
+        return parse_page(body)

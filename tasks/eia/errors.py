@@ -1,0 +1,72 @@
+"""The EIA error taxonomy: what failed, and whether retrying can help.
+
+`transient` errors are retried by Prefect task retries (with backoff and jitter) and count towards
+the circuit breaker; fatal ones stop the run at once with a message naming what to fix.
+"""
+
+from __future__ import annotations
+
+
+class EiaError(Exception):
+    """Base class. Messages never contain the API key (the client scrubs them)."""
+
+    transient = False
+    kind = "error"
+
+
+class EiaAuthError(EiaError):
+    """403 API_KEY_MISSING / API_KEY_INVALID: fix the key; retrying cannot help."""
+
+    kind = "auth"
+
+
+class EiaNotFound(EiaError):
+    """404: a route or series id that EIA does not have (a catalog mistake)."""
+
+    kind = "not_found"
+
+
+class EiaRequestError(EiaError):
+    """4xx other than auth/throttling: the request itself is wrong."""
+
+    kind = "client_error"
+
+
+class EiaRateLimited(EiaError):
+    """429 / OVER_RATE_LIMIT that persisted after waiting Retry-After."""
+
+    transient = True
+    kind = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class EiaServerError(EiaError):
+    """5xx from EIA or its gateway."""
+
+    transient = True
+    kind = "server_error"
+
+
+class EiaTimeout(EiaError):
+    transient = True
+    kind = "timeout"
+
+
+class EiaMalformedResponse(EiaError):
+    """Truncated or invalid JSON, a body over the size cap, or an `error` in a 200 body."""
+
+    transient = True
+    kind = "malformed"
+
+
+class EiaBreakerOpen(EiaError):
+    """The circuit breaker is open: EIA failed repeatedly, so calls fail fast for a while."""
+
+    kind = "breaker_open"
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, EiaError) and exc.transient

@@ -1,0 +1,1 @@
+"""Tests of the EIA client, catalog and the local EIA replay server."""
