@@ -97,14 +97,14 @@ def run_series(
     catalog: Annotated[str | None, typer.Option(help="Catalog JSON file (default: the packaged catalog).")] = None,
 ) -> None:
     """Run ingest_eia_series_timescale locally; exits non-zero when the run fails."""
-    from flows.series import SeriesRunResult, ingest_eia_series_timescale
+    from flows.series import ingest_eia_series_timescale, run_result
 
     state = _run(
         lambda: ingest_eia_series_timescale(  # type: ignore[no-any-return]
             series=series, entries=entry, start=start, end=end, catalog_path=catalog, return_state=True
         )
     )
-    result = state.data if isinstance(state.data, SeriesRunResult) else None
+    result = run_result(state)
     if result is not None:
         c = result.counts
         out.print(
@@ -123,9 +123,11 @@ def _dsn() -> str:
     from flows.settings import load_block
     from tasks.store.database import resolve_dsn
 
-    block = load_block(EiaDatabase, DATABASE_BLOCK)
     env = os.environ.get("EIA_DATABASE_URL")
-    return resolve_dsn(env or (block.dsn.get_secret_value() if block and block.dsn else None))
+    if env:
+        return resolve_dsn(env)
+    block = asyncio.run(load_block(EiaDatabase, DATABASE_BLOCK))
+    return resolve_dsn(block.dsn.get_secret_value() if block and block.dsn else None)
 
 
 @breaker_app.command("status")

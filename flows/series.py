@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -57,6 +58,13 @@ class SeriesRunResult:
     entries: list[EntryReport]
 
 
+def run_result(state: State[Any]) -> SeriesRunResult | None:
+    """The run's summary from its final state (Completed or Failed), without re-raising."""
+    data = state.data
+    data = getattr(data, "result", data)  # a ResultRecord wraps the value
+    return data if isinstance(data, SeriesRunResult) else None
+
+
 def ensure_schema_current(dsn: str) -> None:
     with connect(dsn) as conn:
         todo = pending(conn)
@@ -100,7 +108,7 @@ async def _run_entry(
     return report
 
 
-@flow(name=FLOW_NAME, log_prints=False, validate_parameters=True)
+@flow(name=FLOW_NAME, log_prints=False, validate_parameters=True, persist_result=False)
 async def ingest_eia_series_timescale(
     series: list[str] | None = None,
     entries: list[str] | None = None,
@@ -123,7 +131,7 @@ async def ingest_eia_series_timescale(
     """
     install_logging_filter()
     log = get_run_logger()
-    settings = load_run_settings(
+    settings = await load_run_settings(
         api_key_block=api_key_block,
         endpoints_block=endpoints_block,
         database_block=database_block,
@@ -142,8 +150,7 @@ async def ingest_eia_series_timescale(
     log.info("planned %d requests (%d catalog entries, %d series ids)", len(plan),
              sum(r.kind == "route" for r in plan), sum(r.kind == "seriesid" for r in plan))
     breaker = make_breaker(
-        settings.dsn, fail_max=settings.breaker.fail_max, reset_timeout_s=settings.breaker.reset_timeout_s,
-        exclude=None,
+        settings.dsn, fail_max=settings.breaker.fail_max, reset_timeout_s=settings.breaker.reset_timeout_s
     )
     reports: list[EntryReport] = []
     fatal: BaseException | None = None

@@ -29,15 +29,16 @@ class SettingsError(ValueError):
     """A configuration value is wrong; the message names it."""
 
 
-def load_block(cls: type[B], name: str) -> B | None:
+async def load_block(cls: type[B], name: str) -> B | None:
+    """The named block, or None when it does not exist (callers fall back to defaults)."""
     try:
-        return cls.load(name)  # type: ignore[return-value]
+        return await cls.aload(name)  # type: ignore[return-value]
     except ValueError:
         return None
 
 
-def load_api_key(name: str) -> str:
-    secret = load_block(Secret, name)
+async def load_api_key(name: str) -> str:
+    secret = await load_block(Secret, name)
     value = secret.get() if secret is not None else None
     if not isinstance(value, str) or not value.strip():
         raise EiaAuthError(f"no EIA API key is configured: set {API_KEY_SETTING} (block name {name!r}) and run `eia init`")
@@ -74,17 +75,17 @@ def kafka_settings(block: EiaKafka | None) -> KafkaSettings | None:
     )
 
 
-def load_run_settings(
+async def load_run_settings(
     *, api_key_block: str, endpoints_block: str, database_block: str, kafka_block: str, need_api_key: bool = True
 ) -> RunSettings:
-    endpoints = load_block(EiaEndpoints, endpoints_block) or EiaEndpoints()
-    database = load_block(EiaDatabase, database_block) or EiaDatabase()
+    endpoints = await load_block(EiaEndpoints, endpoints_block) or EiaEndpoints()
+    database = await load_block(EiaDatabase, database_block) or EiaDatabase()
     if database.table != TIMESERIES:
         raise SettingsError(
             f"block {database_block!r} field 'table' is {database.table!r}; only {TIMESERIES!r} is supported "
             "(the migrations create that table)"
         )
-    api_key = load_api_key(api_key_block) if need_api_key else ""
+    api_key = await load_api_key(api_key_block) if need_api_key else ""
     dsn_value = database.dsn.get_secret_value() if database.dsn is not None else None
     return RunSettings(
         dsn=resolve_dsn(dsn_value),
@@ -100,14 +101,14 @@ def load_run_settings(
             max_body_bytes=endpoints.max_body_bytes,
             max_rate_limit_waits=endpoints.max_rate_limit_waits,
         ),
-        kafka=kafka_settings(load_block(EiaKafka, kafka_block)),
+        kafka=kafka_settings(await load_block(EiaKafka, kafka_block)),
         retry=RetrySettings(retries=endpoints.retries, base_delay_s=endpoints.retry_base_delay_s),
         breaker=BreakerSettings(endpoints.breaker_fail_max, endpoints.breaker_reset_timeout_s),
     )
 
 
-def bulk_url(endpoints_block: str) -> str:
-    return (load_block(EiaEndpoints, endpoints_block) or EiaEndpoints()).bulk_url
+async def bulk_url(endpoints_block: str) -> str:
+    return (await load_block(EiaEndpoints, endpoints_block) or EiaEndpoints()).bulk_url
 
 
 def describe(settings: RunSettings) -> dict[str, Any]:

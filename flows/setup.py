@@ -40,16 +40,16 @@ class InitReport:
 async def _save_if_changed(block: object, name: str, existed: bool, changed: bool) -> str:
     if existed and not changed:
         return "unchanged"
-    await block.save(name, overwrite=True)  # type: ignore[attr-defined]
+    await block.asave(name, overwrite=True)  # type: ignore[attr-defined]
     return "updated" if existed else "created"
 
 
 async def ensure_blocks(env: Mapping[str, str]) -> dict[str, str]:
     for cls in (EiaEndpoints, EiaDatabase, EiaKafka):
-        await cls.register_type_and_schema()  # type: ignore[misc]
+        await cls.aregister_type_and_schema()  # type: ignore[misc]
     outcome: dict[str, str] = {}
 
-    endpoints = load_block(EiaEndpoints, ENDPOINTS_BLOCK)
+    endpoints = await load_block(EiaEndpoints, ENDPOINTS_BLOCK)
     existed = endpoints is not None
     endpoints = endpoints or EiaEndpoints()
     changed = False
@@ -59,7 +59,7 @@ async def ensure_blocks(env: Mapping[str, str]) -> dict[str, str]:
             changed = True
     outcome[ENDPOINTS_BLOCK] = await _save_if_changed(endpoints, ENDPOINTS_BLOCK, existed, changed)
 
-    database = load_block(EiaDatabase, DATABASE_BLOCK)
+    database = await load_block(EiaDatabase, DATABASE_BLOCK)
     existed, changed = database is not None, False
     database = database or EiaDatabase()
     dsn = env.get("EIA_DATABASE_URL")
@@ -68,7 +68,7 @@ async def ensure_blocks(env: Mapping[str, str]) -> dict[str, str]:
         changed = True
     outcome[DATABASE_BLOCK] = await _save_if_changed(database, DATABASE_BLOCK, existed, changed)
 
-    kafka = load_block(EiaKafka, KAFKA_BLOCK)
+    kafka = await load_block(EiaKafka, KAFKA_BLOCK)
     existed, changed = kafka is not None, False
     kafka = kafka or EiaKafka()
     for var, attr in (("EIA_KAFKA_BOOTSTRAP", "bootstrap_servers"), ("EIA_SCHEMA_REGISTRY_URL", "schema_registry_url")):
@@ -78,7 +78,7 @@ async def ensure_blocks(env: Mapping[str, str]) -> dict[str, str]:
     outcome[KAFKA_BLOCK] = await _save_if_changed(kafka, KAFKA_BLOCK, existed, changed)
 
     key = env.get("EIA_API_KEY", "").strip()
-    secret = load_block(Secret, API_KEY_BLOCK)
+    secret = await load_block(Secret, API_KEY_BLOCK)
     if key:
         same = secret is not None and secret.get() == key
         outcome[API_KEY_BLOCK] = await _save_if_changed(Secret(value=key), API_KEY_BLOCK, secret is not None, not same)
@@ -97,7 +97,7 @@ async def ensure_limits(slots: int = API_SLOTS, rate: float = RATE_PER_SECOND, b
 async def run_init(env: Mapping[str, str] | None = None) -> InitReport:
     env = dict(os.environ if env is None else env)
     blocks = await ensure_blocks(env)
-    database = load_block(EiaDatabase, DATABASE_BLOCK) or EiaDatabase()
+    database = await load_block(EiaDatabase, DATABASE_BLOCK) or EiaDatabase()
     dsn = resolve_dsn(database.dsn.get_secret_value() if database.dsn else None)
     migrated = apply_migrations(dsn)
     with connect(dsn, autocommit=True) as conn:

@@ -29,10 +29,10 @@ from tasks.store.staging import BatchContext
 from tasks.store.watermarks import read_watermarks
 
 
-def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+async def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Prefect retry condition: only EIA errors that retrying can fix (5xx, timeouts, bad JSON)."""
     try:
-        state.result()
+        await state.aresult()
     except Exception as exc:
         return is_transient(exc)
     return False

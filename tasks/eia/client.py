@@ -55,17 +55,6 @@ class _Throttled(Exception):
         self.retry_after_s = retry_after_s
 
 
-# Errors that say nothing about EIA's health: they must not open the breaker.
-BREAKER_EXCLUDES: list[type[BaseException]] = [
-    EiaAuthError,
-    EiaNotFound,
-    EiaRequestError,
-    _Throttled,
-    LimitsMissing,
-    asyncio.CancelledError,
-]
-
-
 @dataclass(frozen=True, slots=True)
 class ClientSettings:
     api_url: str

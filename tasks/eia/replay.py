@@ -311,8 +311,9 @@ def _text_of(column: str) -> Callable[[dict[str, Any]], str]:
 class _SelectionCache:
     """Matched rows per (rows list, selection): paging through a large route sorts it only once.
 
-    Keyed by the rows list's identity and length, so replacing or appending rows invalidates it;
-    rows are held by reference, so an in-place value change is still served.
+    A first page (offset 0) always selects afresh, so a dataset changed between runs (revised
+    values, replaced rows) is served as changed; later pages reuse the first page's selection,
+    much as EIA serves a paging client one consistent result set.
     """
 
     def __init__(self, size: int) -> None:
@@ -324,7 +325,7 @@ class _SelectionCache:
     def matched(self, rows: list[dict[str, Any]], query: _Query) -> list[dict[str, Any]]:
         key = (id(rows), len(rows), query.selection)
         hit = self._entries.get(key)
-        if hit is not None and hit[0] is rows:
+        if hit is not None and hit[0] is rows and query.offset > 0:
             self._entries.move_to_end(key)
             return hit[1]
         matched = _select(rows, query)
@@ -342,7 +343,7 @@ def _project(row: dict[str, Any], requested: frozenset[str]) -> dict[str, Any]:
 
 
 def _json_bytes(body: Any) -> bytes:
-    # EIA's PHP backend escapes "/" as "\/"; keep it so clients are seen to use a real JSON parser.
+    # Compact, ASCII, and "/" escaped as "\/": byte for byte what EIA's PHP json_encode sends.
     return json.dumps(body, separators=(",", ":")).replace("/", "\\/").encode("ascii")
 
 
@@ -371,9 +372,9 @@ class EiaReplayServer:
         self.warnings_at_top_level = warnings_at_top_level
         self.faults = faults or FaultPlan()
         self.stats = ReplayStats()
-        self._rng_lock = threading.Lock()
-        self._rng_for: tuple[FaultPlan, int] | None = None
+        self._fault_lock = threading.Lock()
         self._rng = random.Random(self.faults.seed)
+        self._rng_for = (self.faults, self.faults.seed)  # a new plan or seed restarts the sequence
         self._cache = _SelectionCache(_PAGE_CACHE_SIZE)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -412,7 +413,9 @@ class EiaReplayServer:
         if self._thread is not None:
             return self
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # An explicit IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections; without it,
+        # Nagle's algorithm holds each keep-alive response body back by a delayed-ACK (~40 ms).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # Binding here, not in uvicorn, is how port 0 becomes a known port before serving starts.
         sock.bind((self.host, self.port))
@@ -515,15 +518,15 @@ class EiaReplayServer:
 
     def _draws(self) -> tuple[float, float, float]:
         """One draw per random fault, always all three, so one rate never shifts another's sequence."""
-        with self._rng_lock:
+        with self._fault_lock:
             faults = self.faults
-            if self._rng_for is None or self._rng_for[0] is not faults or self._rng_for[1] != faults.seed:
+            if self._rng_for[0] is not faults or self._rng_for[1] != faults.seed:
                 self._rng = random.Random(faults.seed)
                 self._rng_for = (faults, faults.seed)
             return self._rng.random(), self._rng.random(), self._rng.random()
 
     def _take_429(self) -> bool:
-        with self._rng_lock:
+        with self._fault_lock:
             if self.faults.burst_429 > 0:
                 self.faults.burst_429 -= 1
                 return True
@@ -532,9 +535,9 @@ class EiaReplayServer:
     async def _serve_api(
         self, request: Request, build: Callable[[Any], Response], *, data_request: bool
     ) -> Response:
+        if self.faults.latency_s > 0:
+            await asyncio.sleep(self.faults.latency_s)
         faults = self.faults
-        if faults.latency_s > 0:
-            await asyncio.sleep(faults.latency_s)
         pairs = parse_qsl(request.url.query, keep_blank_values=True)
         if not any(name == "api_key" and value for name, value in pairs):
             return self._gateway_error(403, "API_KEY_MISSING", API_KEY_MISSING_MESSAGE)

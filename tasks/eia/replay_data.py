@@ -468,36 +468,48 @@ def _coal_prices(dataset: ReplayDataset) -> None:
         "PA": ("Pennsylvania", 38.0, 45_000_000, 6),
         "AK": ("Alaska", 0.0, 0, 1),  # a single mine: EIA withholds every year
     }
+    markets = {  # marketTypeId: (description, price factor, sales factor) relative to the open market
+        "OM": ("Open Market", 1.0, 1.0),
+        "TOT": ("Total", 0.97, 1.3),
+    }
     for region, (name, price, sales, withheld_every) in regions.items():
-        common: dict[str, Any] = {
-            "n_points": 24,  # 2001 .. 2024
-            "start": "2001",
-            "facets": {"stateRegionId": region},
-            "extra": {
-                "stateRegionDescription": name,
-                "marketTypeId": "OM",
-                "marketTypeDescription": "Open Market",
-            },
-        }
-        prices = synthetic_route_series(
-            "coal/market-sales-price",
-            "annual",
-            column="price",
-            unit="dollars per short ton",
-            value_fn=_wave(price, cycle=9, amplitude=0.05, trend=0.035, withheld_every=withheld_every),
-            **common,
-        )
-        amounts = synthetic_route_series(
-            "coal/market-sales-price",
-            "annual",
-            column="sales",
-            unit="short tons",
-            value_fn=_wave(
-                sales, cycle=7, amplitude=0.03, trend=-0.025, decimals=0, withheld_every=withheld_every
-            ),
-            **common,
-        )
-        _add_new_rows(dataset, "coal/market-sales-price", "annual", merge_data_columns(prices, amounts))
+        for market, (market_name, price_factor, sales_factor) in markets.items():
+            common: dict[str, Any] = {
+                "n_points": 24,  # 2001 .. 2024
+                "start": "2001",
+                "facets": {"stateRegionId": region},
+                "extra": {
+                    "stateRegionDescription": name,
+                    "marketTypeId": market,
+                    "marketTypeDescription": market_name,
+                },
+            }
+            prices = synthetic_route_series(
+                "coal/market-sales-price",
+                "annual",
+                column="price",
+                unit="dollars per short ton",
+                value_fn=_wave(
+                    price * price_factor, cycle=9, amplitude=0.05, trend=0.035, withheld_every=withheld_every
+                ),
+                **common,
+            )
+            amounts = synthetic_route_series(
+                "coal/market-sales-price",
+                "annual",
+                column="sales",
+                unit="short tons",
+                value_fn=_wave(
+                    sales * sales_factor,
+                    cycle=7,
+                    amplitude=0.03,
+                    trend=-0.025,
+                    decimals=0,
+                    withheld_every=withheld_every,
+                ),
+                **common,
+            )
+            _add_new_rows(dataset, "coal/market-sales-price", "annual", merge_data_columns(prices, amounts))
 
 
 def _total_energy(dataset: ReplayDataset) -> None:

@@ -17,6 +17,7 @@ import psycopg
 import pybreaker
 from psycopg.rows import TupleRow
 
+from tasks.eia.errors import is_transient
 from tasks.store.tables import AUDIT_LOG, BREAKER
 
 DEFAULT_BREAKER = "eia-api"
@@ -105,17 +106,14 @@ class PostgresBreakerStorage(pybreaker.CircuitBreakerStorage):  # type: ignore[m
 
 
 def make_breaker(
-    dsn: str,
-    *,
-    fail_max: int,
-    reset_timeout_s: float,
-    exclude: list[type[BaseException]] | None = None,
-    name: str = DEFAULT_BREAKER,
+    dsn: str, *, fail_max: int, reset_timeout_s: float, name: str = DEFAULT_BREAKER
 ) -> pybreaker.CircuitBreaker:
+    # Only failures that say EIA is unhealthy (5xx, timeouts, broken bodies) count; a bad key,
+    # a throttle, a missing series or a cancelled task says nothing about EIA's health.
     return pybreaker.CircuitBreaker(
         fail_max=fail_max,
         reset_timeout=reset_timeout_s,
-        exclude=exclude or [],
+        exclude=[lambda exc: not is_transient(exc)],
         state_storage=PostgresBreakerStorage(dsn, name),
         name=name,
         throw_new_error_on_trip=True,

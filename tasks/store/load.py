@@ -98,7 +98,7 @@ def load_batch(
             if gate is not None:
                 record_results(conn, ctx, gate)
             if gate is not None and not gate.passed:
-                counts.quarantined += quarantine_failures(conn, ctx, gate, targets.dlq_topic)
+                counts.quarantined += sum(quarantine_failures(conn, ctx, gate, targets.dlq_topic).values())
             elif staged:
                 ensure_partitions(conn, ctx.batch_id)
                 upsert_metadata(conn, ctx)
