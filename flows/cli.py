@@ -161,6 +161,30 @@ def breaker_reset_cmd() -> None:
     out.print(f"breaker is now {_guard(reset)}")
 
 
+def _mount_commands() -> None:
+    """Mounts every `flows/commands/<area>.py` that defines `app` (a Typer) and `NAME`."""
+    import importlib
+    import pkgutil
+
+    import flows.commands as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"flows.commands.{info.name}")
+        sub = getattr(module, "app", None)
+        if isinstance(sub, typer.Typer):
+            name = getattr(module, "NAME", None)
+            if name:
+                app.add_typer(sub, name=name)
+            else:  # top-level commands (e.g. `eia serve`)
+                app.registered_commands.extend(sub.registered_commands)
+        register = getattr(module, "register_run", None)
+        if callable(register):  # `eia run <flow>` commands
+            register(run_app)
+
+
+_mount_commands()
+
+
 def main() -> None:
     app(prog_name="eia")
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,8 +130,11 @@ class EiaClient:
         breaker: pybreaker.CircuitBreaker | None = None,
         *,
         on_request: Callable[[RequestRecord], None] | None = None,
+        reserve: Callable[[], Awaitable[None]] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`reserve` runs before every send (quota reservation; it raises to stop the request);
+        `on_request` runs after every send with what it cost (usage ledger)."""
         if not settings.api_key:
             raise EiaAuthError(f"no EIA API key is configured: set {API_KEY_SETTING}")
         register_secret(settings.api_key)
@@ -141,6 +144,7 @@ class EiaClient:
         self.requests_sent = 0
         self.records: list[RequestRecord] = []
         self._on_request = on_request
+        self._reserve = reserve
         self._http = httpx.AsyncClient(
             base_url=settings.api_url.rstrip("/"),
             timeout=settings.timeout_s,
@@ -192,6 +196,8 @@ class EiaClient:
         sent = False
         try:
             async with self._slot():
+                if self._reserve is not None:
+                    await self._reserve()
                 sent = True
                 self.requests_sent += 1
                 try:
