@@ -25,23 +25,30 @@ class EiaEndpoints(Block):
     _block_type_slug: ClassVar[str] = "eia-endpoints"
     _description: ClassVar[str] = "EIA API v2 and bulk download endpoints, client limits and circuit breaker."
 
-    api_url: str = Field("https://api.eia.gov/v2", description="EIA API v2 base URL (EIA_API_URL).")
+    api_url: str = Field(default="https://api.eia.gov/v2", description="EIA API v2 base URL (EIA_API_URL).")
     bulk_url: str = Field(
-        "https://www.eia.gov/opendata/bulk", description="Bulk download base URL holding manifest.txt (EIA_BULK_URL)."
+        default="https://www.eia.gov/opendata/bulk",
+        description="Bulk download base URL holding manifest.txt (EIA_BULK_URL).",
     )
-    timeout_s: float = Field(30.0, gt=0, description="Per-request timeout in seconds.")
+    timeout_s: float = Field(default=30.0, gt=0, description="Per-request timeout in seconds.")
     requests_per_second: float = Field(
-        2.5, gt=0, description="In-process request rate (EIA asks for < 9,000/h sustained, bursts < 5/s)."
+        default=2.5, gt=0, description="In-process request rate (EIA asks for < 9,000/h sustained, bursts < 5/s)."
     )
-    burst: int = Field(4, ge=1, le=4, description="Requests allowed back-to-back before the rate applies.")
-    page_size: int = Field(5000, ge=1, le=5000, description="Rows per page (EIA caps JSON responses at 5,000).")
-    max_body_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Largest response body accepted.")
-    breaker_fail_max: int = Field(5, ge=1, description="Consecutive failures that open the circuit breaker.")
-    breaker_reset_timeout_s: float = Field(60.0, gt=0, description="Seconds the breaker stays open before a trial call.")
-    max_rate_limit_waits: int = Field(5, ge=0, description="429 responses honoured (waiting Retry-After) per request.")
-    retries: int = Field(4, ge=0, description="Prefect task retries for transient EIA errors (5xx, timeouts, bad JSON).")
+    burst: int = Field(default=4, ge=1, le=4, description="Requests allowed back-to-back before the rate applies.")
+    page_size: int = Field(default=5000, ge=1, le=5000, description="Rows per page (EIA caps JSON responses at 5,000).")
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="Largest response body accepted.")
+    breaker_fail_max: int = Field(default=5, ge=1, description="Consecutive failures that open the circuit breaker.")
+    breaker_reset_timeout_s: float = Field(
+        default=60.0, gt=0, description="Seconds the breaker stays open before a trial call."
+    )
+    max_rate_limit_waits: int = Field(
+        default=5, ge=0, description="429 responses honoured (waiting Retry-After) per request."
+    )
+    retries: int = Field(
+        default=4, ge=0, description="Prefect task retries for transient EIA errors (5xx, timeouts, bad JSON)."
+    )
     retry_base_delay_s: float = Field(
-        2.0, ge=0, description="First retry delay; doubles per retry, with 50% jitter."
+        default=2.0, ge=0, description="First retry delay; doubles per retry, with 50% jitter."
     )
 
 
@@ -52,10 +59,14 @@ class EiaDatabase(Block):
     _block_type_slug: ClassVar[str] = "eia-database"
     _description: ClassVar[str] = "PostgreSQL/TimescaleDB DSN (secret), table, tenant and retention."
 
-    dsn: SecretStr | None = Field(None, description="postgresql:// DSN (EIA_DATABASE_URL); empty = embedded PostgreSQL.")
-    table: str = Field("eia_series_timeseries", description="The observation table.")
-    tenant_id: str = Field("aurum-prod", min_length=1, max_length=64, description="Tenant stamped on every row.")
-    retention_years: int = Field(0, ge=0, description="Drop/skip observations older than this (0 = keep all).")
+    dsn: SecretStr | None = Field(
+        default=None, description="postgresql:// DSN (EIA_DATABASE_URL); empty = embedded PostgreSQL."
+    )
+    table: str = Field(default="eia_series_timeseries", description="The observation table.")
+    tenant_id: str = Field(
+        default="aurum-prod", min_length=1, max_length=64, description="Tenant stamped on every row."
+    )
+    retention_years: int = Field(default=0, ge=0, description="Drop/skip observations older than this (0 = keep all).")
 
 
 class EiaKafka(Block):
@@ -65,13 +76,15 @@ class EiaKafka(Block):
     _block_type_slug: ClassVar[str] = "eia-kafka"
     _description: ClassVar[str] = "Kafka bootstrap servers, Schema Registry and topics for EIA observations."
 
-    bootstrap_servers: str = Field("", description="host:port list (EIA_KAFKA_BOOTSTRAP); empty = Kafka off.")
-    schema_registry_url: str = Field("", description="Schema Registry URL (EIA_SCHEMA_REGISTRY_URL).")
-    series_topic: str = Field("aurum.ref.eia.series.v1", description="Topic for API series observations.")
-    bulk_topic: str = Field("aurum.ref.eia.bulk.v1", description="Topic for bulk observations.")
-    dlq_topic: str = Field("aurum.ref.eia.series.dlq.v1", description="Dead-letter topic for quarantined rows.")
-    security_protocol: str = Field("", description="librdkafka security.protocol, e.g. SASL_SSL (empty = PLAINTEXT).")
-    sasl_mechanism: str = Field("", description="librdkafka sasl.mechanism, e.g. SCRAM-SHA-512.")
-    sasl_username: str = Field("", description="SASL username.")
-    sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
-    ssl_ca_location: str = Field("", description="CA bundle path for TLS.")
+    bootstrap_servers: str = Field(default="", description="host:port list (EIA_KAFKA_BOOTSTRAP); empty = Kafka off.")
+    schema_registry_url: str = Field(default="", description="Schema Registry URL (EIA_SCHEMA_REGISTRY_URL).")
+    series_topic: str = Field(default="aurum.ref.eia.series.v1", description="Topic for API series observations.")
+    bulk_topic: str = Field(default="aurum.ref.eia.bulk.v1", description="Topic for bulk observations.")
+    dlq_topic: str = Field(default="aurum.ref.eia.series.dlq.v1", description="Dead-letter topic for quarantined rows.")
+    security_protocol: str = Field(
+        default="", description="librdkafka security.protocol, e.g. SASL_SSL (empty = PLAINTEXT)."
+    )
+    sasl_mechanism: str = Field(default="", description="librdkafka sasl.mechanism, e.g. SCRAM-SHA-512.")
+    sasl_username: str = Field(default="", description="SASL username.")
+    sasl_password: SecretStr | None = Field(default=None, description="SASL password (secret).")
+    ssl_ca_location: str = Field(default="", description="CA bundle path for TLS.")

@@ -10,7 +10,6 @@ import asyncio
 import getpass
 import json
 import os
-import sys
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -99,11 +98,12 @@ def run_series(
     """Run ingest_eia_series_timescale locally; exits non-zero when the run fails."""
     from flows.series import ingest_eia_series_timescale, run_result
 
-    state = _run(
-        lambda: ingest_eia_series_timescale(  # type: ignore[no-any-return]
+    async def go() -> Any:
+        return await ingest_eia_series_timescale(
             series=series, entries=entry, start=start, end=end, catalog_path=catalog, return_state=True
         )
-    )
+
+    state = _run(go)
     result = run_result(state)
     if result is not None:
         c = result.counts
@@ -144,8 +144,11 @@ def breaker_status_cmd(as_json: Annotated[bool, typer.Option("--json", help="Pri
     if as_json:
         out.print_json(json.dumps(status))
     else:
-        out.print(f"breaker {status['name']}: {status['state']} (consecutive failures: {status['fail_counter']}, "
-                  f"opened at: {status['opened_at'] or '-'})", highlight=False)
+        out.print(
+            f"breaker {status['name']}: {status['state']} (consecutive failures: {status['fail_counter']}, "
+            f"opened at: {status['opened_at'] or '-'})",
+            highlight=False,
+        )
 
 
 @breaker_app.command("reset")
@@ -190,4 +193,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

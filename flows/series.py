@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, Failed
 from prefect.tasks import exponential_backoff
 
 from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
@@ -22,7 +23,7 @@ from tasks.eia.client import EiaClient, LimitsMissing
 from tasks.eia.errors import EiaAuthError, EiaBreakerOpen, EiaError
 from tasks.eia.paging import fetch_all_pages
 from tasks.eia.plan import FetchRequest
-from tasks.ops.breaker import make_breaker
+from tasks.ops.breaker import PostgresBreakerStorage, make_breaker
 from tasks.ops.redact import install_logging_filter, scrub_text
 from tasks.ops.runlog import Counts, RunSummary, finish_run, start_run
 from tasks.pipeline import (
@@ -101,9 +102,7 @@ async def _run_entry(
     targets = api_targets(settings.kafka, request.entry.route if request.entry else None)
     # One batch merges at a time: merges are short, and this keeps partition creation and Soda calm.
     async with db_lock:
-        batch = await asyncio.to_thread(
-            load_batch_task, settings.dsn, ctx, result, targets, settings.retention_years
-        )
+        batch = await asyncio.to_thread(load_batch_task, settings.dsn, ctx, result, targets, settings.retention_years)
     report.counts, report.failed_checks = batch.counts, batch.failed_checks
     return report
 
@@ -147,8 +146,12 @@ async def ingest_eia_series_timescale(
 
     plan = plan_series_requests(settings.dsn, settings.tenant_id, catalog_path, entries, series, start, end)
     summary.series = len(plan)
-    log.info("planned %d requests (%d catalog entries, %d series ids)", len(plan),
-             sum(r.kind == "route" for r in plan), sum(r.kind == "seriesid" for r in plan))
+    log.info(
+        "planned %d requests (%d catalog entries, %d series ids)",
+        len(plan),
+        sum(r.kind == "route" for r in plan),
+        sum(r.kind == "seriesid" for r in plan),
+    )
     breaker = make_breaker(
         settings.dsn, fail_max=settings.breaker.fail_max, reset_timeout_s=settings.breaker.reset_timeout_s
     )
@@ -163,7 +166,9 @@ async def ingest_eia_series_timescale(
             fatal = errors.exceptions[0]
         finally:
             summary.requests = client.requests_sent
-            breaker._state_storage.close()
+            storage = breaker._state_storage
+            if isinstance(storage, PostgresBreakerStorage):
+                storage.close()
         if fatal is None:
             reports = [j.result() for j in jobs]
         else:
@@ -176,8 +181,7 @@ async def ingest_eia_series_timescale(
         drained = publish_outbox(settings.dsn, settings.kafka)
         published = f"{drained.sent} sent, {drained.pending} pending"
         if drained.pending:
-            log.warning("Kafka: %d messages wait in the outbox for the next run or `eia outbox flush`",
-                        drained.pending)
+            log.warning("Kafka: %d messages wait in the outbox for the next run or `eia outbox flush`", drained.pending)
 
     problems = [r for r in reports if r.status != "ok"]
     if fatal is not None:
@@ -188,17 +192,21 @@ async def ingest_eia_series_timescale(
             f"{r.key}: " + (r.error or f"quality gate failed ({', '.join(r.failed_checks)})") for r in problems
         )
     else:
-        status, message = "completed", (
-            f"{summary.counts.inserted} inserted, {summary.counts.updated} updated, "
-            f"{summary.counts.quarantined} quarantined from {summary.counts.received} rows"
+        status, message = (
+            "completed",
+            (
+                f"{summary.counts.inserted} inserted, {summary.counts.updated} updated, "
+                f"{summary.counts.quarantined} quarantined from {summary.counts.received} rows"
+            ),
         )
     summary.details = {"kafka": published, "problems": [r.key for r in problems]}
     with connect(settings.dsn, autocommit=True) as conn:
         finish_run(conn, summary, status=status, message=message)
     await publish_report(
         "eia-series-run",
-        markdown_summary("EIA series run", reports, summary.counts, requests=summary.requests, kafka=published,
-                         status=status),
+        markdown_summary(
+            "EIA series run", reports, summary.counts, requests=summary.requests, kafka=published, status=status
+        ),
         table_rows(reports),
         description=f"{FLOW_NAME} {run_id}",
     )

@@ -41,7 +41,9 @@ async def load_api_key(name: str) -> str:
     secret = await load_block(Secret, name)
     value = secret.get() if secret is not None else None
     if not isinstance(value, str) or not value.strip():
-        raise EiaAuthError(f"no EIA API key is configured: set {API_KEY_SETTING} (block name {name!r}) and run `eia init`")
+        raise EiaAuthError(
+            f"no EIA API key is configured: set {API_KEY_SETTING} (block name {name!r}) and run `eia init`"
+        )
     register_secret(value.strip())
     return value.strip()
 

@@ -81,13 +81,17 @@ async def ensure_blocks(env: Mapping[str, str]) -> dict[str, str]:
     secret = await load_block(Secret, API_KEY_BLOCK)
     if key:
         same = secret is not None and secret.get() == key
-        outcome[API_KEY_BLOCK] = await _save_if_changed(Secret(value=key), API_KEY_BLOCK, secret is not None, not same)
+        outcome[API_KEY_BLOCK] = await _save_if_changed(
+            Secret(value=SecretStr(key)), API_KEY_BLOCK, secret is not None, not same
+        )
     else:
         outcome[API_KEY_BLOCK] = "unchanged" if secret is not None else "missing (set EIA_API_KEY)"
     return outcome
 
 
-async def ensure_limits(slots: int = API_SLOTS, rate: float = RATE_PER_SECOND, burst: int = RATE_BURST) -> dict[str, str]:
+async def ensure_limits(
+    slots: int = API_SLOTS, rate: float = RATE_PER_SECOND, burst: int = RATE_BURST
+) -> dict[str, str]:
     async with get_client() as client:
         await client.upsert_global_concurrency_limit_by_name(SLOT_LIMIT, slots)
         await client.upsert_global_concurrency_limit_by_name(RATE_LIMIT, burst, slot_decay_per_second=rate)

@@ -9,8 +9,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
+from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import Task, exponential_backoff
 
 from tasks.eia.catalog import load_catalog
@@ -79,7 +78,9 @@ def normalize_fetched(request: FetchRequest, outcome: FetchOutcome) -> Normalize
         result = normalize_route_rows(outcome.rows, request.entry, frequency=request.frequency)
     else:
         result = normalize_seriesid_rows(
-            request.key, outcome.rows, frequency=outcome.frequency or request.frequency,
+            request.key,
+            outcome.rows,
+            frequency=outcome.frequency or request.frequency,
             description=outcome.description,
         )
     return result

@@ -11,7 +11,7 @@ import pytest
 # Offline: Soda telemetry would add seconds per contract run.
 os.environ.setdefault("SODA_CORE_TELEMETRY_ENABLED", "false")
 
-from tests.support.services import kafka_broker, reset_database, start_database  # noqa: E402
+from tests.support.services import kafka_broker, reset_database, start_database
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SAMPLES = Path(os.environ.get("EIA_SAMPLES_DIR", REPO.parent / "shared" / "eia-samples"))
@@ -50,7 +50,8 @@ def prefect_server() -> Iterator[None]:
     from prefect.settings import PREFECT_SERVER_ALLOW_EPHEMERAL_MODE, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60), temporary_settings(
-        {PREFECT_SERVER_ALLOW_EPHEMERAL_MODE: True}
+    with (
+        prefect_test_harness(server_startup_timeout=60),
+        temporary_settings({PREFECT_SERVER_ALLOW_EPHEMERAL_MODE: True}),
     ):
         yield

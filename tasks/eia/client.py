@@ -180,7 +180,8 @@ class EiaClient:
                 await rate_limit(RATE_LIMIT, occupy=1, strict=True)
             except ConcurrencySlotAcquisitionError as exc:
                 raise LimitsMissing(
-                    f"Prefect rate limit {RATE_LIMIT!r} is missing ({scrub_text(str(exc))}); run `eia init` to create it"
+                    f"Prefect rate limit {RATE_LIMIT!r} is missing ({scrub_text(str(exc))}); "
+                    "run `eia init` to create it"
                 ) from None
         await self.limiter.acquire()
 
@@ -188,7 +189,7 @@ class EiaClient:
 
     async def _exchange(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
         """Sends one request and classifies the answer; raises the taxonomy's errors."""
-        query = [*params, ("api_key", self.settings.api_key)]
+        query: list[tuple[str, str | int | float | bool | None]] = [*params, ("api_key", self.settings.api_key)]
         started = time.perf_counter()
         status: int | None = None
         size = 0
@@ -288,9 +289,7 @@ class EiaClient:
                 if waits > self.settings.max_rate_limit_waits:
                     raise EiaRateLimited(str(throttled), throttled.retry_after_s) from None
                 delay = throttled.retry_after_s if throttled.retry_after_s is not None else 2.0**waits
-                logger.warning(
-                    "EIA throttled the request; waiting %.1fs, rate now %.2f/s", delay, self.limiter.rate
-                )
+                logger.warning("EIA throttled the request; waiting %.1fs, rate now %.2f/s", delay, self.limiter.rate)
                 await asyncio.sleep(delay)
                 continue
             self.limiter.on_success()

@@ -31,9 +31,7 @@ class PostgresBreakerStorage(pybreaker.CircuitBreakerStorage):  # type: ignore[m
         self._dsn = dsn
         self._conn: psycopg.Connection[TupleRow] | None = None
         self._lock = threading.Lock()
-        self._exec(
-            f"INSERT INTO {BREAKER} (name) VALUES (%s) ON CONFLICT (name) DO NOTHING", (name,), fetch=False
-        )
+        self._exec(f"INSERT INTO {BREAKER} (name) VALUES (%s) ON CONFLICT (name) DO NOTHING", (name,), fetch=False)
 
     def _exec(self, sql: str, params: tuple[Any, ...], *, fetch: bool = True) -> tuple[Any, ...] | None:
         with self._lock:

@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 MASK = "***"
 _KEY_PARAM = re.compile(r"(?i)(api_key|apikey|api-key)(=|%3D|\"?\s*:\s*\"?)([^&\s\"',;}]+)")

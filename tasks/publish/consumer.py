@@ -43,6 +43,8 @@ def read_topic(
             "group.id": f"{CLIENT_ID}-reader-{uuid.uuid4().hex[:8]}",  # required by the client, never joined
             "enable.auto.commit": False,
             "enable.partition.eof": True,
+            # A catch-up reader, not a tail: don't let the broker hold an empty fetch for 500 ms.
+            "fetch.wait.max.ms": 50,
             **(security or {}),
         }
     )

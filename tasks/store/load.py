@@ -55,9 +55,7 @@ def retention_horizon(retention_years: int, now: datetime | None = None) -> date
         return now.replace(year=now.year - retention_years, day=28)
 
 
-def split_retention(
-    observations: Iterable[Observation], horizon: datetime | None
-) -> tuple[list[Observation], int]:
+def split_retention(observations: Iterable[Observation], horizon: datetime | None) -> tuple[list[Observation], int]:
     """Keeps observations inside the retention horizon; counts the rest (errata §3)."""
     if horizon is None:
         return list(observations), 0
@@ -92,7 +90,11 @@ def load_batch(
             failed = list(gate.failed)
         with transaction(dsn) as conn:
             counts.quarantined += quarantine_rejections(
-                conn, ctx, result.rejections, source=targets.source, dataset=targets.dataset,
+                conn,
+                ctx,
+                result.rejections,
+                source=targets.source,
+                dataset=targets.dataset,
                 dlq_topic=targets.dlq_topic,
             )
             if gate is not None:
@@ -106,8 +108,14 @@ def load_batch(
                 counts.inserted, counts.updated, counts.unchanged = merged.inserted, merged.updated, merged.unchanged
             drop_staged(conn, ctx.batch_id)
             record_batch(
-                conn, ctx, counts, source=targets.source, dataset=targets.dataset, gate_passed=not failed,
-                failed_checks=failed, quality_score=gate.score if gate else None,
+                conn,
+                ctx,
+                counts,
+                source=targets.source,
+                dataset=targets.dataset,
+                gate_passed=not failed,
+                failed_checks=failed,
+                quality_score=gate.score if gate else None,
             )
     except BaseException:
         # Leave no orphaned staging rows behind a failed gate or merge.

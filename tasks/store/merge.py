@@ -42,13 +42,9 @@ def ensure_partitions(conn: psycopg.Connection[TupleRow], batch_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def merge_batch(
-    conn: psycopg.Connection[TupleRow], ctx: BatchContext, *, outbox_topic: str | None
-) -> MergeCounts:
+def merge_batch(conn: psycopg.Connection[TupleRow], ctx: BatchContext, *, outbox_topic: str | None) -> MergeCounts:
     """Upserts the staged batch; call inside a transaction. Returns inserted/updated/unchanged counts."""
-    staged_row = conn.execute(
-        f"SELECT count(*) FROM {STAGING} WHERE ingest_batch_id = %s", (ctx.batch_id,)
-    ).fetchone()
+    staged_row = conn.execute(f"SELECT count(*) FROM {STAGING} WHERE ingest_batch_id = %s", (ctx.batch_id,)).fetchone()
     staged = int(staged_row[0]) if staged_row else 0
     if staged == 0:
         return MergeCounts(0, 0, 0)

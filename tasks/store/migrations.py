@@ -115,7 +115,7 @@ def apply_migrations(dsn: str, flavor: Flavor | None = None) -> MigrationReport:
             applied: list[Migration] = []
             for migration in discover(chosen):
                 if migration.version in done:
-                    was_flavor, checksum = done[migration.version]
+                    _, checksum = done[migration.version]
                     if checksum != migration.checksum:
                         raise MigrationError(
                             f"migration {migration.version:04d}_{migration.name} was changed after it was "

@@ -65,9 +65,7 @@ class Setup:
 
 
 @pytest.fixture
-async def setup(
-    prefect_server: None, db: str, standin: EiaReplayServer, tmp_path: Path
-) -> AsyncIterator[Setup]:
+async def setup(prefect_server: None, db: str, standin: EiaReplayServer, tmp_path: Path) -> AsyncIterator[Setup]:
     await Secret(value=API_KEY).save(API_KEY_BLOCK, overwrite=True)
     await ensure_limits(slots=3, rate=1000.0, burst=50)
     s = Setup(db, standin, tmp_path)

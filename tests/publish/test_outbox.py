@@ -21,7 +21,7 @@ import pytest
 from tasks.normalize.observation import SOURCE_API, SOURCE_BULK, Observation, Rejection
 from tasks.publish.consumer import read_topic
 from tasks.publish.outbox import drain_outbox, outbox_stats
-from tasks.publish.producer import KafkaSettings
+from tasks.publish.producer import KafkaConfigError, KafkaSettings
 from tasks.store.database import transaction
 from tasks.store.merge import ensure_partitions, merge_batch
 from tasks.store.quarantine import quarantine_rejections
@@ -277,3 +277,35 @@ def test_outbox_stats_report_pending_rows_and_the_oldest_age(db: str, settings: 
     assert stats.oldest_age_s is not None and 90 <= stats.oldest_age_s < 120
     drain_outbox(db, settings, timeout_s=10)
     assert outbox_stats(db).pending == 0
+
+
+def test_a_row_that_cannot_be_serialized_stays_pending_and_the_rest_are_sent(
+    db: str, settings: KafkaSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = _load(db, [_obs("A.M", m, 1.0) for m in range(1, 4)], settings.series_topic)
+    with psycopg.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO eia_outbox (topic, message_key, payload, kind) "
+            "VALUES (%s, 'A.M', '{}', 'observation')",
+            (settings.series_topic,),
+        )
+
+    with caplog.at_level(logging.WARNING, logger="tasks.publish"):
+        result = drain_outbox(db, settings, timeout_s=10)
+
+    assert (result.sent, result.failed, result.pending) == (good, 1, 1)
+    assert [r.getMessage() for r in caplog.records] == [
+        "outbox row 4 (observation) cannot be serialized, left pending: "
+        "SeriesObservation payload lacks required field 'tenant_id'"
+    ]
+
+
+def test_a_rejected_client_setting_fails_fast_without_echoing_its_value(
+    db: str, settings: KafkaSettings
+) -> None:
+    bad = KafkaSettings(
+        settings.bootstrap_servers, settings.schema_registry_url, security={"security.protocol": "s3cret-ish"}
+    )
+    with pytest.raises(KafkaConfigError, match=r"security\.protocol") as raised:
+        drain_outbox(db, bad, timeout_s=1)
+    assert "s3cret-ish" not in str(raised.value)

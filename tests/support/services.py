@@ -51,9 +51,7 @@ _RESET_TABLES = (
 
 def reset_database(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        existing = [
-            t for t in _RESET_TABLES if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone() != (None,)
-        ]
+        existing = [t for t in _RESET_TABLES if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone() != (None,)]
         extra = [
             r[0]
             for r in conn.execute(
