@@ -17,7 +17,7 @@ from tasks.eia.catalog import CatalogEntry
 from tasks.normalize.identity import ResultBuilder, SeriesContext, route_series_id, series_context
 from tasks.normalize.observation import FREQUENCIES, MAX_SERIES_ID_LENGTH, SOURCE_API, NormalizeResult
 from tasks.normalize.periods import Period, PeriodError, parse_period
-from tasks.normalize.values import parse_value
+from tasks.normalize.values import parse_value_parts
 
 # Columns that describe a series in words, in order of preference.
 DESCRIPTION_COLUMNS: Final = ("series-description", "seriesDescription", "seriesName", "series-name")
@@ -82,10 +82,12 @@ def _emit(
     raw: object,
     payload: Mapping[str, Any],
 ) -> None:
-    parsed = parse_value(raw)
+    value, raw_value, flag = parse_value_parts(raw)
     problem = context.problem()
     if problem is None:
-        problem = builder.accept(context, period, parsed) if isinstance(period, Period) else period
+        problem = (
+            builder.accept(context, period, value, raw_value, flag) if isinstance(period, Period) else period
+        )
     if problem is not None:
         reason, detail = problem
         builder.reject(
@@ -93,7 +95,7 @@ def _emit(
             detail,
             series_id=None if reason == "series_id_too_long" else context.series_id,
             raw_period=raw_period,
-            raw_value=parsed.raw_value,
+            raw_value=raw_value,
             payload=_plain(payload),
         )
 
@@ -123,7 +125,7 @@ def _route_row(builder: ResultBuilder, row: Mapping[str, Any], entry: CatalogEnt
                 f"the row lacks the series facet(s) {', '.join(missing)} of {entry.route}",
                 series_id=None,
                 raw_period=raw_period,
-                raw_value=parse_value(row.get(column)).raw_value,
+                raw_value=parse_value_parts(row.get(column))[1],
                 payload=_plain(row),
             )
             continue

@@ -24,7 +24,7 @@ from tasks.normalize.observation import (
     NormalizeResult,
 )
 from tasks.normalize.periods import PeriodError, parse_bulk_period
-from tasks.normalize.values import parse_value
+from tasks.normalize.values import parse_value_parts
 
 # How much of an unreadable line is kept in its rejection's payload.
 MAX_LINE_PAYLOAD: Final = 2000
@@ -199,6 +199,7 @@ def _series(obj: dict[str, Any], dataset: str) -> BulkLine:
     problem = context.problem()
     # The per-point loop: keep it lean (bulk archives hold tens of millions of points).
     accept, reject = builder.accept, builder.reject
+    parse_period, parse_value = parse_bulk_period, parse_value_parts  # locals: looked up per point
     outcome: tuple[str, str] | None
     for point in data:
         if problem is not None:
@@ -207,11 +208,11 @@ def _series(obj: dict[str, Any], dataset: str) -> BulkLine:
             outcome = ("bad_data_point", f"data point {point!r:.200} is not a [period, value] pair")
         else:
             try:
-                period = parse_bulk_period(point[0], code)
+                period = parse_period(point[0], code)
             except PeriodError as exc:
                 outcome = ("bad_period", str(exc))
             else:
-                outcome = accept(context, period, parse_value(point[1]))
+                outcome = accept(context, period, *parse_value(point[1]))
                 if outcome is None:
                     continue
         pair = type(point) is list and len(point) == 2
@@ -219,7 +220,7 @@ def _series(obj: dict[str, Any], dataset: str) -> BulkLine:
             *outcome,
             series_id=series_id,
             raw_period=_point_text(point[0]) if pair else None,
-            raw_value=parse_value(point[1]).raw_value if pair else None,
+            raw_value=parse_value(point[1])[1] if pair else None,
             payload={"series_id": series_id, "point": point},
         )
     return line
@@ -257,6 +258,8 @@ def parse_bulk_line(line: str | bytes, dataset: str) -> BulkLine:
             )
     else:
         text = line
+    if text.startswith("\ufeff"):  # a byte-order mark before a file's first line is not JSON
+        text = text[1:]
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError

@@ -29,7 +29,8 @@ from tasks.normalize.observation import (
 )
 from tasks.normalize.periods import Period
 from tasks.normalize.units import lookup_unit
-from tasks.normalize.values import ParsedValue
+
+_isfinite: Final = math.isfinite  # bound once: observe runs per data point
 
 ROUTE_ID_PREFIX: Final = "EIA2"
 FREQUENCY_SHORT_CODES: Final = {name: code for code, name in BULK_FREQUENCY_CODES.items()}
@@ -91,14 +92,15 @@ class SeriesContext:
                 return "field_too_long", f"{name} is {len(text)} characters, longer than {MAX_TEXT_LENGTH}"
         return None
 
-    def observe(self, period: Period, parsed: ParsedValue) -> Observation:
-        """The observation of this series for one period and value."""
-        value = parsed.value
+    def observe(
+        self, period: Period, value: float | None, raw_value: str | None, flag: str | None
+    ) -> Observation:
+        """The observation of this series for one period and parsed value (see `parse_value`)."""
         factor = self.conversion_factor
         canonical_value: float | None = None
         if factor is not None and value is not None:
             canonical_value = value * factor
-            if not math.isfinite(canonical_value):  # a finite value can overflow when scaled
+            if not _isfinite(canonical_value):  # a finite value can overflow when scaled
                 canonical_value = None
         return Observation(
             self.series_id,
@@ -107,8 +109,8 @@ class SeriesContext:
             period.raw,
             self.frequency,
             value,
-            parsed.raw_value,
-            parsed.flag,
+            raw_value,
+            flag,
             self.unit,
             self.canonical_unit,
             self.canonical_currency,
@@ -159,27 +161,38 @@ def series_context(
 class ResultBuilder:
     """Collects observations and rejections for one normalizer call; the first of a repeat wins."""
 
-    __slots__ = ("_seen", "result")
+    __slots__ = ("_append", "_seen", "result")
 
     def __init__(self) -> None:
         self.result = NormalizeResult()
         self._seen: set[tuple[str, datetime]] = set()
+        self._append = self.result.observations.append  # bound once: accept runs per data point
 
-    def accept(self, context: SeriesContext, period: Period, parsed: ParsedValue) -> tuple[str, str] | None:
-        """Adds the observation; or adds nothing and returns (reason, detail) for the caller to reject."""
-        raw_value = parsed.raw_value
-        if parsed.flag is not None and raw_value is not None and len(raw_value) > MAX_TEXT_LENGTH:
+    def accept(
+        self,
+        context: SeriesContext,
+        period: Period,
+        value: float | None,
+        raw_value: str | None,
+        flag: str | None,
+    ) -> tuple[str, str] | None:
+        """Adds the observation; or adds nothing and returns (reason, detail) for the caller to reject.
+
+        Takes the parsed value as its parts (`parse_value_parts`): the bulk path calls this per point.
+        """
+        if flag is not None and raw_value is not None and len(raw_value) > MAX_TEXT_LENGTH:
             return "field_too_long", f"value is {len(raw_value)} characters, longer than {MAX_TEXT_LENGTH}"
         # Keyed on the UTC start: two tokens for the same instant would collide in the table's key.
         key = (context.series_id, period.start)
-        if key in self._seen:
+        seen = self._seen
+        if key in seen:
             return (
                 "duplicate_in_response",
                 f"period {period.raw!r} ({period.start.isoformat()}) of {context.series_id} "
                 "appeared earlier; the first occurrence is kept",
             )
-        self._seen.add(key)
-        self.result.observations.append(context.observe(period, parsed))
+        seen.add(key)
+        self._append(context.observe(period, value, raw_value, flag))
         return None
 
     def reject(

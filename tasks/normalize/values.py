@@ -52,7 +52,9 @@ class ParsedValue:
     flag: str | None  # None for numbers
 
 
-NULL_VALUE: Final = ParsedValue(None, None, "null")
+# (value, raw_value, flag): the allocation-light form the bulk hot path uses.
+ValueParts = tuple[float | None, str | None, str | None]
+_NULL_PARTS: Final[ValueParts] = (None, None, "null")
 
 
 def _non_finite_text(number: float) -> str:
@@ -61,43 +63,48 @@ def _non_finite_text(number: float) -> str:
     return "Infinity" if number > 0 else "-Infinity"
 
 
-def _from_text(raw: str) -> ParsedValue:
+def _from_text(raw: str) -> ValueParts:
     if len(raw) <= MAX_NUMBER_TEXT:
         text = raw.strip()
         if not text:
-            return ParsedValue(None, raw, EMPTY_FLAG)
+            return None, raw, EMPTY_FLAG
         if _NUMBER.fullmatch(text):
             number = float(text)
             if math.isfinite(number):
-                return ParsedValue(number, raw, None)
-    return ParsedValue(None, raw, raw)  # a token, or text overflowing to infinity ("1e999")
+                return number, raw, None
+    return None, raw, raw  # a token, or text overflowing to infinity ("1e999")
 
 
-def parse_value(raw: object) -> ParsedValue:
-    """Parses one value as EIA sent it (string, JSON number, or null)."""
+def parse_value_parts(raw: object) -> ValueParts:
+    """`parse_value` as a plain (value, raw_value, flag) tuple, for loops over millions of points."""
     if type(raw) is float:  # bulk and seriesid values: the common case first
         if math.isfinite(raw):
-            return ParsedValue(raw, repr(raw), None)
+            return raw, repr(raw), None
         text = _non_finite_text(raw)
-        return ParsedValue(None, text, text)
+        return None, text, text
     if type(raw) is str:
         return _from_text(raw)
     if raw is None:
-        return NULL_VALUE
+        return _NULL_PARTS
     if isinstance(raw, bool):
         text = "true" if raw else "false"
-        return ParsedValue(None, text, text)
+        return None, text, text
     if isinstance(raw, int):
         try:
             text = str(raw)
         except ValueError:  # more digits than Python converts to text; no JSON parser yields this
-            return ParsedValue(None, OVERFLOW_FLAG, OVERFLOW_FLAG)
+            return None, OVERFLOW_FLAG, OVERFLOW_FLAG
         try:
-            return ParsedValue(float(raw), text, None)
+            return float(raw), text, None
         except OverflowError:
-            return ParsedValue(None, text, OVERFLOW_FLAG)
+            return None, text, OVERFLOW_FLAG
     if isinstance(raw, float):  # float subclasses
-        return parse_value(float(raw))
+        return parse_value_parts(float(raw))
     if isinstance(raw, str):  # str subclasses
         return _from_text(str(raw))
-    return ParsedValue(None, json.dumps(raw, default=str, sort_keys=True), INVALID_FLAG)
+    return None, json.dumps(raw, default=str, sort_keys=True), INVALID_FLAG
+
+
+def parse_value(raw: object) -> ParsedValue:
+    """Parses one value as EIA sent it (string, JSON number, or null)."""
+    return ParsedValue(*parse_value_parts(raw))
