@@ -26,9 +26,12 @@ def samples_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated PostgreSQL database for the whole session."""
-    return start_database(tmp_path_factory.mktemp("postgres"))
+    from tasks.store.database import stop_embedded
+
+    yield start_database(tmp_path_factory.mktemp("postgres"))
+    stop_embedded()
 
 
 @pytest.fixture
