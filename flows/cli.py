@@ -70,7 +70,11 @@ def _actor() -> str:
 
 
 @app.command()
-def init() -> None:
+def init(
+    work_pool: Annotated[
+        bool, typer.Option("--work-pool", help="Also create or update the work pool eia-kubernetes (infra/work-pool).")
+    ] = False,
+) -> None:
     """Set up everything, idempotently: migrations, blocks from EIA_* variables, Prefect limits."""
     from flows.setup import run_init
 
@@ -84,6 +88,10 @@ def init() -> None:
         table.add_row(f"block {name}", state)
     for name, state in report.limits.items():
         table.add_row(f"limit {name}", state)
+    if work_pool:
+        from flows.workpool import WORK_POOL, default_template_path, ensure_work_pool
+
+        table.add_row(f"work pool {WORK_POOL}", _guard(lambda: ensure_work_pool(WORK_POOL, default_template_path())))
     out.print(table)
 
 

@@ -1,0 +1,215 @@
+"""prefect.yaml deployed to a real Prefect server: the runbook's schedules, a run through a process
+worker against the EIA stand-in, and the emergency pause/resume."""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import version
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+from prefect.blocks.system import Secret
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.responses import DeploymentResponse
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from pydantic import SecretStr
+
+from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK, EiaDatabase, EiaEndpoints, EiaKafka
+from flows.setup import ensure_limits
+from tasks.eia.replay import EiaReplayServer
+from tasks.eia.replay_data import default_demo_dataset
+from tests.deploy.conftest import TEST_POOL, Deployed
+from tests.deploy.prefect_server import LocalPrefect, run_cli
+from tests.deploy.spec import (
+    ALL_FLOWS,
+    DEPLOYMENT_NAME,
+    INGESTION,
+    PRODUCTION_POOL,
+    REQUIRED_FLOWS,
+    RESOURCES,
+    SCHEDULES,
+    available_flows,
+    flow_of,
+    prefect_yaml,
+)
+
+API_KEY = "DEPLOYKEY-0c4f2a9e7b1d3f5a8c6e0b2d4f6a8c1e"
+SERIES = "ingest_eia_series_timescale"
+
+
+async def eia_deployments(api_url: str) -> dict[str, list[DeploymentResponse]]:
+    """Flow name -> its deployments on the server."""
+    async with PrefectClient(api_url) as client:
+        flows = {
+            f.id: f.name
+            for f in await client.read_flows(flow_filter=FlowFilter(name=FlowFilterName(any_=list(ALL_FLOWS))))
+        }
+        found: dict[str, list[DeploymentResponse]] = {}
+        for d in await client.read_deployments(flow_filter=FlowFilter(name=FlowFilterName(any_=list(ALL_FLOWS)))):
+            found.setdefault(flows[d.flow_id], []).append(d)
+    return found
+
+
+# --- the file itself --------------------------------------------------------------------------
+
+
+def test_prefect_yaml_declares_the_seven_runbook_deployments_on_the_kubernetes_pool() -> None:
+    config = prefect_yaml()
+    deployments = {flow_of(d): d for d in config["deployments"]}
+    assert len(config["deployments"]) == 7 and deployments.keys() == ALL_FLOWS
+    for flow, (entrypoint, cron) in SCHEDULES.items():
+        d = deployments[flow]
+        assert d["name"] == DEPLOYMENT_NAME
+        assert d["entrypoint"] == entrypoint
+        assert d["schedules"] == [{"cron": cron, "timezone": "UTC", "active": True}], flow
+        assert d["work_pool"]["name"] == PRODUCTION_POOL
+        variables = d["work_pool"]["job_variables"]
+        assert {k: variables[k] for k in RESOURCES} == RESOURCES
+        assert variables["namespace"] == "aurum-prod"
+        assert isinstance(variables["finished_job_ttl"], int) and variables["finished_job_ttl"] > 0
+        assert variables["env_from"] == [{"secretRef": {"name": "eia-secrets"}}]
+        assert "eia" in d["tags"]
+        assert isinstance(d["parameters"], dict)
+        if flow in INGESTION:
+            assert d["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
+        else:
+            assert "concurrency_limit" not in d
+    assert config["pull"] == [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/eia-pipeline"}}]
+
+
+def test_the_image_tag_is_the_project_version() -> None:
+    images = {d["work_pool"]["job_variables"]["image"] for d in prefect_yaml()["deployments"]}
+    assert images == {f"ghcr.io/aurum/eia-pipeline:{version('eia-pipeline')}"}
+
+
+def test_no_secret_value_is_written_in_prefect_yaml() -> None:
+    for d in prefect_yaml()["deployments"]:
+        env = d["work_pool"]["job_variables"]["env"]
+        assert not any(re.search(r"KEY|TOKEN|PASSWORD|SECRET|DSN|DATABASE_URL", k) for k in env), env
+
+
+def test_every_flow_in_prefect_yaml_is_defined_or_not_yet_required() -> None:
+    missing = ALL_FLOWS - available_flows()
+    assert not missing & REQUIRED_FLOWS, f"required flows not defined: {sorted(missing & REQUIRED_FLOWS)}"
+    if missing:
+        pytest.skip(
+            f"not landed yet: {sorted(missing)}; the deploy test covers the other {7 - len(missing)}"
+            " (tighten REQUIRED_FLOWS in tests/deploy/spec.py once all seven have landed)"
+        )
+
+
+# --- deployed ---------------------------------------------------------------------------------
+
+
+async def test_deploy_creates_each_deployment_with_exactly_its_runbook_schedule(deployed: Deployed) -> None:
+    missing = REQUIRED_FLOWS - deployed.flows
+    assert not missing, f"required flows not defined yet: {sorted(missing)}"
+    found = await eia_deployments(deployed.server.api_url)
+    assert found.keys() == deployed.flows, deployed.output
+    for flow in deployed.flows:
+        [d] = found[flow]
+        cron = SCHEDULES[flow][1]
+        assert d.name == DEPLOYMENT_NAME
+        assert d.entrypoint == SCHEDULES[flow][0]
+        assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in d.schedules] == [  # type: ignore[union-attr]
+            (cron, "UTC", True)
+        ], flow
+        assert d.work_pool_name == TEST_POOL
+        assert {k: (d.job_variables or {})[k] for k in RESOURCES} == RESOURCES
+        assert d.pull_steps and "prefect.deployments.steps.set_working_directory" in d.pull_steps[0]
+        if flow in INGESTION:
+            assert d.global_concurrency_limit is not None and d.global_concurrency_limit.limit == 1, flow
+            assert d.concurrency_options is not None
+            assert d.concurrency_options.collision_strategy == "ENQUEUE"
+        else:
+            assert d.global_concurrency_limit is None, flow
+
+
+@pytest.mark.slow
+async def test_a_deployment_run_picked_up_by_a_process_worker_loads_rows(
+    deployed: Deployed, db: str, tmp_path: Any
+) -> None:
+    server = deployed.server
+    with EiaReplayServer(default_demo_dataset()) as eia:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            await Secret(value=SecretStr(API_KEY)).save(API_KEY_BLOCK, overwrite=True)
+            await EiaEndpoints(
+                api_url=eia.api_url, bulk_url=eia.bulk_url, requests_per_second=200.0, retry_base_delay_s=0.05
+            ).save(ENDPOINTS_BLOCK, overwrite=True)
+            await EiaDatabase(dsn=SecretStr(db)).save(DATABASE_BLOCK, overwrite=True)
+            await EiaKafka().save(KAFKA_BLOCK, overwrite=True)
+            await ensure_limits(slots=3, rate=1000.0, burst=50)
+        env = server.env(EIA_DATA_DIR=str(tmp_path / "data"))
+
+        started = run_cli(
+            [
+                "prefect",
+                "deployment",
+                "run",
+                f"{SERIES}/{DEPLOYMENT_NAME}",
+                "--param",
+                'entries=["electricity-retail-price"]',
+            ],
+            env,
+        )
+        assert started.returncode == 0, started.stdout + started.stderr
+        match = re.search(r"UUID:\s*([0-9a-f-]{36})", started.stdout)
+        assert match, started.stdout
+        worker = run_cli(
+            ["prefect", "worker", "start", "--pool", TEST_POOL, "--type", "process", "--run-once", "--limit", "1"],
+            env,
+            timeout_s=150,
+        )
+        assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
+
+    async with PrefectClient(server.api_url) as client:
+        run: FlowRun = await client.read_flow_run(UUID(match.group(1)))
+    assert run.state is not None and run.state.is_completed(), (run.state, worker.stdout[-3000:], worker.stderr[-3000:])
+    with psycopg.connect(db) as conn:
+        rows = conn.execute("SELECT count(*) FROM eia_series_timeseries").fetchone()
+        log = conn.execute(
+            "SELECT status, received, inserted, quarantined FROM eia_run_log WHERE run_id = %s", (str(run.id),)
+        ).fetchone()
+    assert rows is not None and rows[0] > 0
+    assert log == ("completed", rows[0], rows[0], 0)
+    assert API_KEY not in worker.stdout + worker.stderr
+
+
+async def test_eia_deployments_pause_leaves_every_eia_deployment_paused_and_resume_restores_them(
+    deployed: Deployed,
+) -> None:
+    env = deployed.server.env()
+    try:
+        paused = run_cli(["eia", "deployments", "pause"], env)
+        assert paused.returncode == 0, paused.stdout + paused.stderr
+        found = await eia_deployments(deployed.server.api_url)
+        assert found.keys() == deployed.flows
+        assert all(d.paused for ds in found.values() for d in ds)
+        assert f"{len(deployed.flows)} of {len(deployed.flows)} EIA deployments paused" in paused.stdout
+        for flow in deployed.flows:
+            assert f"paused: {flow}/{DEPLOYMENT_NAME}" in paused.stdout
+
+        listed = run_cli(["eia", "deployments", "list"], env)
+        assert listed.returncode == 0 and listed.stdout.count("paused") == len(deployed.flows), listed.stdout
+    finally:
+        resumed = run_cli(["eia", "deployments", "resume"], env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    found = await eia_deployments(deployed.server.api_url)
+    assert not any(d.paused for ds in found.values() for d in ds)
+    # Resuming keeps each schedule exactly as deployed.
+    for flow, [d] in found.items():
+        assert [(s.schedule.cron, s.active) for s in d.schedules] == [(SCHEDULES[flow][1], True)]  # type: ignore[union-attr]
+
+
+def test_eia_deployments_against_an_unreachable_api_says_so_in_one_line_and_exits_2(
+    local_prefect: LocalPrefect,
+) -> None:
+    env = local_prefect.env(PREFECT_API_URL="http://127.0.0.1:9/api")
+    result = run_cli(["eia", "deployments", "pause"], env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "cannot reach the Prefect API at http://127.0.0.1:9/api" in result.stderr
+    assert "Traceback" not in result.stderr
