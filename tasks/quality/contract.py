@@ -1,0 +1,238 @@
+"""Soda contract, offending-rows SQL and Soda data source, all generated from the rule registry.
+
+Why it exists: issue 7 asks for one definition per rule. This module turns each `Rule` into the
+Soda Core 4 check that gates a staged batch *and* into the SQL that selects the rule's offending
+rows (for quarantine and reports), so the two can never disagree.
+
+How rules become checks:
+* row rules -> `failed_rows` checks with an `expression` (Soda bundles all of them into a single
+  aggregation query over the batch: one scan, each uncorrelated subquery evaluated once). The
+  expression is the predicate with the `s.` alias removed, because Soda selects from its own
+  filtered CTE, and with the batch parameter replaced by the contract variable;
+* `schema_matches` -> a `schema` check over the columns of `observation.STAGED_COLUMNS`, typed from
+  the `Observation` annotations;
+* the volume rules -> `row_count` checks (the range one reads the MIN_ROWS/MAX_ROWS variables).
+Every check carries `qualifier: <rule name>`, which is how gate results map back to rules. The
+contract `filter:` restricts every check to the batch; the predicates' own subqueries repeat the
+batch condition because a filter never reaches inside them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import re
+import types
+import typing
+from datetime import datetime
+from typing import Any, Final
+
+import psycopg
+import yaml
+
+from tasks.normalize.observation import INGEST_FIELDS, STAGED_COLUMNS, Observation
+from tasks.quality.rules import BATCH_PARAM, MAX_ROWS_VAR, MIN_ROWS_VAR, RULES, Rule, sql_literal
+from tasks.store.tables import STAGING
+
+DATA_SOURCE_NAME: Final = "eia"
+BATCH_VAR: Final = "BATCH_ID"
+BATCH_FILTER: Final = f"ingest_batch_id = '${{var.{BATCH_VAR}}}'"
+# The range used when a caller expects no particular row count: any count passes.
+DEFAULT_MIN_ROWS: Final = 0
+DEFAULT_MAX_ROWS: Final = 10**12
+
+# PostgreSQL type names (as information_schema reports them) for the record's Python types.
+_PG_TYPES: Final[dict[type, str]] = {
+    str: "text",
+    int: "bigint",
+    float: "double precision",
+    datetime: "timestamp with time zone",
+    dict: "jsonb",
+}
+# Python types of the loader's columns (tasks/store/staging.BatchContext stamps them).
+_INGEST_TYPES: Final[dict[str, type]] = {
+    "tenant_id": str,
+    "ingest_ts": int,
+    "ingest_job_id": str,
+    "ingest_run_id": str,
+    "ingest_batch_id": str,
+}
+if set(_INGEST_TYPES) != set(INGEST_FIELDS):  # pragma: no cover - guards edits to INGEST_FIELDS
+    raise RuntimeError("_INGEST_TYPES must cover exactly observation.INGEST_FIELDS")
+
+_QUOTED_OR_ALIAS: Final = re.compile(r"'(?:[^']|'')*'|(?<![\w.])s\.(?=[a-z_])")
+
+
+def _python_type(annotation: Any) -> type:
+    """The concrete type of an annotation: `float | None` -> float, `dict[str, Any] | None` -> dict."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        if len(args) != 1:
+            raise TypeError(f"cannot map {annotation!r} to one SQL type")
+        return _python_type(args[0])
+    origin = typing.get_origin(annotation)
+    if isinstance(origin, type):
+        return origin
+    if isinstance(annotation, type):
+        return annotation
+    raise TypeError(f"cannot map {annotation!r} to a SQL type")
+
+
+def staged_column_types() -> dict[str, str]:
+    """Staging column -> PostgreSQL type, in COPY order, derived from the observation record."""
+    hints = typing.get_type_hints(Observation)
+    python_types = {f.name: _python_type(hints[f.name]) for f in dataclasses.fields(Observation)}
+    python_types.update(_INGEST_TYPES)
+    return {column: _PG_TYPES[python_types[column]] for column in STAGED_COLUMNS}
+
+
+def soda_expression(predicate: str) -> str:
+    """A rule predicate as a Soda check expression: `s.` removed, batch parameter -> variable."""
+    unaliased = _QUOTED_OR_ALIAS.sub(lambda m: m.group(0) if m.group(0).startswith("'") else "", predicate)
+    return unaliased.replace(BATCH_PARAM, f"'${{var.{BATCH_VAR}}}'")
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _check(rule: Rule) -> dict[str, Any]:
+    """The Soda check (one-key mapping) for a rule."""
+    level = {"level": rule.severity}
+    common: dict[str, Any] = {"name": rule.name, "qualifier": rule.name}
+    if rule.predicate is not None:
+        return {
+            "failed_rows": {
+                **common,
+                "expression": soda_expression(rule.predicate),
+                "threshold": {"must_be_less_than_or_equal": _number(rule.threshold), **level},
+            }
+        }
+    if rule.measure == "schema_mismatches":
+        return {
+            "schema": {
+                **common,
+                "allow_extra_columns": False,
+                "allow_other_column_order": True,
+                "threshold": {"must_be_less_than_or_equal": _number(rule.threshold), **level},
+            }
+        }
+    if rule.measure == "row_count_at_least":
+        return {
+            "row_count": {
+                **common,
+                "threshold": {"must_be_greater_than_or_equal": _number(rule.threshold), **level},
+            }
+        }
+    if rule.measure == "row_count_expected":
+        return {
+            "row_count": {
+                **common,
+                "threshold": {
+                    "must_be_between": {
+                        "greater_than_or_equal": f"${{var.{MIN_ROWS_VAR}}}",
+                        "less_than_or_equal": f"${{var.{MAX_ROWS_VAR}}}",
+                    },
+                    **level,
+                },
+            }
+        }
+    raise ValueError(f"rule {rule.name!r}: no predicate and unknown measure {rule.measure!r}")
+
+
+def contract_dict(*, database: str, schema: str = "public", rules: tuple[Rule, ...] = RULES) -> dict[str, Any]:
+    """The contract as a mapping (see `contract_yaml`)."""
+    return {
+        "dataset": f"{DATA_SOURCE_NAME}/{database}/{schema}/{STAGING}",
+        "description": "One staged batch of EIA observations; generated from tasks/quality/rules.py.",
+        "filter": BATCH_FILTER,
+        "variables": {
+            BATCH_VAR: None,
+            MIN_ROWS_VAR: {"default": DEFAULT_MIN_ROWS},
+            MAX_ROWS_VAR: {"default": DEFAULT_MAX_ROWS},
+        },
+        "columns": [{"name": name, "data_type": pg_type} for name, pg_type in staged_column_types().items()],
+        "checks": [_check(r) for r in rules],
+    }
+
+
+def contract_yaml(*, database: str, schema: str = "public", rules: tuple[Rule, ...] = RULES) -> str:
+    """The Soda Core 4 contract for the staging table in `database`.`schema`, one check per rule.
+
+    Variables: BATCH_ID (the batch to check; required), MIN_ROWS/MAX_ROWS (numbers; default: any).
+    """
+    text: str = yaml.safe_dump(
+        contract_dict(database=database, schema=schema, rules=rules), sort_keys=False, width=1000
+    )
+    return text
+
+
+def offending_rows_sql(rule: Rule, *, columns: str = "s.*") -> str:
+    """SQL selecting the rule's offending rows of one batch; bind `{"batch": batch_id}` when executing."""
+    if rule.predicate is None:
+        raise ValueError(f"rule {rule.name!r} is batch-level: it has no offending rows")
+    return f"SELECT {columns} FROM {STAGING} s WHERE s.ingest_batch_id = {BATCH_PARAM} AND ({rule.predicate})"
+
+
+def offending_rows_literal_sql(rule: Rule, batch_id: str, *, columns: str = "s.*") -> str:
+    """`offending_rows_sql` with the batch id inlined as a literal (for reports and ad-hoc use)."""
+    return offending_rows_sql(rule, columns=columns).replace(BATCH_PARAM, sql_literal(batch_id))
+
+
+# Planner settings for the gate's own session. The gate runs right after COPY, usually before
+# autovacuum has analyzed staging, so the planner believes a 100k-row batch has one row and picks
+# nested loops (one median per row: minutes) and sort-based grouping (2x slower). Every check is a
+# batch-scale hash operation, so the session asks for hashing outright. Parallel workers would each
+# rebuild every hashed subquery (3x the work on a 2-core host); 64MB keeps a 100k-row batch's hash
+# tables in memory. Only where no alternative exists (LATERAL lookups) does a nested loop remain.
+GATE_SESSION_OPTIONS: Final = (
+    "-c max_parallel_workers_per_gather=0 -c work_mem=64MB -c enable_nestloop=off -c enable_sort=off"
+)
+# Connection keys Soda's postgres data source declares; every other libpq key is passed through
+# to psycopg.connect unchanged (its connection model allows extra keys).
+_SODA_KEYS: Final = {
+    "host",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "sslmode",
+    "sslcert",
+    "sslkey",
+    "sslrootcert",
+}
+
+
+def data_source_yaml(dsn: str) -> str:
+    """Soda's postgres data-source YAML for a libpq DSN (URL or key=value), Unix sockets included.
+
+    The YAML holds the password when the DSN does; keep it in memory, never write it to disk or logs.
+    """
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    user = str(info.get("user") or getpass.getuser())
+    connection: dict[str, Any] = {
+        "host": str(info.get("host") or "localhost"),
+        "port": int(str(info.get("port") or 5432).split(",")[0]),
+        "database": str(info.get("dbname") or user),
+        "user": user,
+        # Empty means "none given": libpq then falls back to PGPASSWORD / .pgpass as usual.
+        "password": str(info.get("password") or ""),
+    }
+    for key in ("sslmode", "sslcert", "sslkey", "sslrootcert"):
+        if info.get(key):
+            connection[key] = str(info[key])
+    for key, value in info.items():
+        if key not in _SODA_KEYS and value is not None:
+            connection[key] = str(value)
+    connection.setdefault("application_name", "eia-pipeline-quality-gate")
+    connection["options"] = f"{connection.get('options', '')} {GATE_SESSION_OPTIONS}".strip()
+    text: str = yaml.safe_dump(
+        {"name": DATA_SOURCE_NAME, "type": "postgres", "connection": connection}, sort_keys=False
+    )
+    return text
+
+
+def database_name(dsn: str) -> str:
+    """The database a DSN connects to (the contract's dataset is qualified by it)."""
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    return str(info.get("dbname") or info.get("user") or getpass.getuser())
