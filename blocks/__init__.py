@@ -2,9 +2,11 @@
 
 from blocks.eia import (
     API_KEY_BLOCK,
+    COST_POLICY_BLOCK,
     DATABASE_BLOCK,
     ENDPOINTS_BLOCK,
     KAFKA_BLOCK,
+    EiaCostPolicy,
     EiaDatabase,
     EiaEndpoints,
     EiaKafka,
@@ -12,9 +14,11 @@ from blocks.eia import (
 
 __all__ = [
     "API_KEY_BLOCK",
+    "COST_POLICY_BLOCK",
     "DATABASE_BLOCK",
     "ENDPOINTS_BLOCK",
     "KAFKA_BLOCK",
+    "EiaCostPolicy",
     "EiaDatabase",
     "EiaEndpoints",
     "EiaKafka",

@@ -7,15 +7,17 @@ EIA_* environment variables. The API key is a plain Prefect `Secret` block named
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import ClassVar
 
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 API_KEY_BLOCK = "eia-api-key"
 ENDPOINTS_BLOCK = "eia-endpoints"
 DATABASE_BLOCK = "eia-database"
 KAFKA_BLOCK = "eia-kafka"
+COST_POLICY_BLOCK = "eia-cost-policy"
 
 
 class EiaEndpoints(Block):
@@ -88,3 +90,56 @@ class EiaKafka(Block):
     sasl_username: str = Field(default="", description="SASL username.")
     sasl_password: SecretStr | None = Field(default=None, description="SASL password (secret).")
     ssl_ca_location: str = Field(default="", description="CA bundle path for TLS.")
+
+
+class EiaCostPolicy(Block):
+    """The runbook's cost controls: request quotas, the monthly budget and the alert thresholds.
+
+    EIA's API is free; `cost_per_1000_requests` is an internal charge-back rate. Unless
+    `eia_guidance_override` is set, the quotas actually enforced are capped by EIA's guidance
+    (sustained below about 9,000 requests an hour; bursts below 5 a second are held by the
+    `api_eia_rate` Prefect rate limit that `eia init` creates).
+    """
+
+    _block_type_name: ClassVar[str] = "EIA Cost Policy"
+    _block_type_slug: ClassVar[str] = "eia-cost-policy"
+    _description: ClassVar[str] = "EIA request quotas, monthly budget, charge-back rate and cost alert thresholds."
+
+    daily_request_limit: int = Field(default=100_000, ge=1, description="Requests per UTC day, all workers together.")
+    hourly_request_limit: int = Field(
+        default=20_000, ge=1, description="Requests per UTC hour (capped at EIA's 9,000 unless overridden)."
+    )
+    monthly_budget_usd: Decimal = Field(
+        default=Decimal("10000.00"), gt=0, max_digits=14, decimal_places=2, description="Monthly budget in USD."
+    )
+    cost_per_1000_requests: Decimal = Field(
+        default=Decimal("0.005"),
+        ge=0,
+        max_digits=12,
+        decimal_places=6,
+        description="Internal charge-back per 1,000 requests.",
+    )
+    warning_percent: Decimal = Field(
+        default=Decimal(70), gt=0, le=100, description="Warning at this percent of the budget or the daily quota."
+    )
+    critical_percent: Decimal = Field(
+        default=Decimal(85), gt=0, le=100, description="Critical at this percent of the budget or the daily quota."
+    )
+    hourly_spike_percent: Decimal = Field(
+        default=Decimal(150),
+        gt=100,
+        description="Spike when an hour exceeds this percent of the trailing 24-hour average.",
+    )
+    enable_dynamic_throttling: bool = Field(
+        default=True,
+        description="Past the warning threshold, spread the remaining daily quota over the rest of the day.",
+    )
+    eia_guidance_override: bool = Field(
+        default=False, description="Enforce the configured quotas even above EIA's guidance (risks key suspension)."
+    )
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> EiaCostPolicy:
+        if self.critical_percent < self.warning_percent:
+            raise ValueError("critical_percent must not be below warning_percent")
+        return self

@@ -20,10 +20,11 @@ from prefect.tasks import exponential_backoff
 from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
 from flows.settings import load_run_settings
 from tasks.eia.client import EiaClient, LimitsMissing
-from tasks.eia.errors import EiaAuthError, EiaBreakerOpen, EiaError
+from tasks.eia.errors import EiaAuthError, EiaBreakerOpen, EiaError, QuotaExhausted
 from tasks.eia.paging import fetch_all_pages
 from tasks.eia.plan import FetchRequest
 from tasks.ops.breaker import PostgresBreakerStorage, make_breaker
+from tasks.ops.ledger import UsageLedger
 from tasks.ops.redact import install_logging_filter, scrub_text
 from tasks.ops.runlog import Counts, RunSummary, finish_run, start_run
 from tasks.pipeline import (
@@ -42,7 +43,7 @@ from tasks.store.staging import BatchContext
 
 FLOW_NAME = "ingest_eia_series_timescale"
 # Errors after which no other request can succeed: stop the whole run at once.
-FATAL = (EiaAuthError, EiaBreakerOpen, LimitsMissing)
+FATAL = (EiaAuthError, EiaBreakerOpen, LimitsMissing, QuotaExhausted)
 
 
 class SchemaNotCurrent(RuntimeError):
@@ -158,7 +159,11 @@ async def ingest_eia_series_timescale(
     reports: list[EntryReport] = []
     fatal: BaseException | None = None
     db_lock = asyncio.Lock()
-    async with EiaClient(settings.client, breaker) as client:
+    async with (
+        UsageLedger(settings.dsn, settings.tenant_id, settings.cost) as ledger,
+        EiaClient(settings.client, breaker, reserve=ledger.reserve, on_request=ledger.record) as client,
+    ):
+        ledger.watch(client.limiter)
         try:
             async with asyncio.TaskGroup() as group:
                 jobs = [group.create_task(_run_entry(r, client, settings, run_id, db_lock)) for r in plan]

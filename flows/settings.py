@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 from prefect.blocks.core import Block
 from prefect.blocks.system import Secret
 
-from blocks import EiaDatabase, EiaEndpoints, EiaKafka
+from blocks import COST_POLICY_BLOCK, EiaCostPolicy, EiaDatabase, EiaEndpoints, EiaKafka
 from tasks.eia.client import API_KEY_SETTING, ClientSettings
 from tasks.eia.errors import EiaAuthError
+from tasks.ops.budget import CostPolicy
 from tasks.ops.redact import register_secret
 from tasks.publish.producer import KafkaSettings
 from tasks.settings import BreakerSettings, RetrySettings, RunSettings
@@ -77,8 +78,35 @@ def kafka_settings(block: EiaKafka | None) -> KafkaSettings | None:
     )
 
 
+def cost_policy(block: EiaCostPolicy | None) -> CostPolicy:
+    """The cost-policy block as plain values; no block means the runbook's defaults."""
+    if block is None:
+        return CostPolicy()
+    return CostPolicy(
+        daily_request_limit=block.daily_request_limit,
+        hourly_request_limit=block.hourly_request_limit,
+        monthly_budget_usd=block.monthly_budget_usd,
+        cost_per_1000_requests=block.cost_per_1000_requests,
+        warning_percent=block.warning_percent,
+        critical_percent=block.critical_percent,
+        hourly_spike_percent=block.hourly_spike_percent,
+        enable_dynamic_throttling=block.enable_dynamic_throttling,
+        eia_guidance_override=block.eia_guidance_override,
+    )
+
+
+async def load_cost_policy(name: str = COST_POLICY_BLOCK) -> CostPolicy:
+    return cost_policy(await load_block(EiaCostPolicy, name))
+
+
 async def load_run_settings(
-    *, api_key_block: str, endpoints_block: str, database_block: str, kafka_block: str, need_api_key: bool = True
+    *,
+    api_key_block: str,
+    endpoints_block: str,
+    database_block: str,
+    kafka_block: str,
+    need_api_key: bool = True,
+    cost_policy_block: str = COST_POLICY_BLOCK,
 ) -> RunSettings:
     endpoints = await load_block(EiaEndpoints, endpoints_block) or EiaEndpoints()
     database = await load_block(EiaDatabase, database_block) or EiaDatabase()
@@ -106,6 +134,7 @@ async def load_run_settings(
         kafka=kafka_settings(await load_block(EiaKafka, kafka_block)),
         retry=RetrySettings(retries=endpoints.retries, base_delay_s=endpoints.retry_base_delay_s),
         breaker=BreakerSettings(endpoints.breaker_fail_max, endpoints.breaker_reset_timeout_s),
+        cost=await load_cost_policy(cost_policy_block),
     )
 
 

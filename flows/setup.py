@@ -15,7 +15,17 @@ from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from pydantic import SecretStr
 
-from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK, EiaDatabase, EiaEndpoints, EiaKafka
+from blocks import (
+    API_KEY_BLOCK,
+    COST_POLICY_BLOCK,
+    DATABASE_BLOCK,
+    ENDPOINTS_BLOCK,
+    KAFKA_BLOCK,
+    EiaCostPolicy,
+    EiaDatabase,
+    EiaEndpoints,
+    EiaKafka,
+)
 from flows.settings import load_block
 from tasks.eia.limits import RATE_LIMIT, SLOT_LIMIT
 from tasks.store.database import connect, describe_dsn, resolve_dsn
@@ -45,7 +55,7 @@ async def _save_if_changed(block: object, name: str, existed: bool, changed: boo
 
 
 async def ensure_blocks(env: Mapping[str, str]) -> dict[str, str]:
-    for cls in (EiaEndpoints, EiaDatabase, EiaKafka):
+    for cls in (EiaEndpoints, EiaDatabase, EiaKafka, EiaCostPolicy):
         await cls.aregister_type_and_schema()  # type: ignore[misc]
     outcome: dict[str, str] = {}
 
@@ -76,6 +86,13 @@ async def ensure_blocks(env: Mapping[str, str]) -> dict[str, str]:
             setattr(kafka, attr, env[var])
             changed = True
     outcome[KAFKA_BLOCK] = await _save_if_changed(kafka, KAFKA_BLOCK, existed, changed)
+
+    # The runbook's cost policy: created with its defaults once, then changed only on purpose
+    # (`eia budget set`, the Prefect UI), never by a rerun of `eia init`.
+    policy = await load_block(EiaCostPolicy, COST_POLICY_BLOCK)
+    outcome[COST_POLICY_BLOCK] = await _save_if_changed(
+        policy or EiaCostPolicy(), COST_POLICY_BLOCK, policy is not None, False
+    )
 
     key = env.get("EIA_API_KEY", "").strip()
     secret = await load_block(Secret, API_KEY_BLOCK)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tasks.eia.client import ClientSettings
+from tasks.ops.budget import CostPolicy
 from tasks.publish.producer import KafkaSettings
 
 
@@ -34,3 +35,4 @@ class RunSettings:
     kafka: KafkaSettings | None  # None: publishing is off
     retry: RetrySettings = RetrySettings()
     breaker: BreakerSettings = BreakerSettings()
+    cost: CostPolicy = field(default_factory=CostPolicy)  # quotas, budget, alerts (block 'eia-cost-policy')

@@ -78,6 +78,7 @@ class RequestRecord:
     duration_s: float
     bytes: int
     throttled: bool = False
+    retry: bool = False  # this client already sent the same request (path and query): a re-send
 
 
 def route_query(
@@ -143,6 +144,7 @@ class EiaClient:
         self.limiter = AdaptiveLimiter(settings.requests_per_second, settings.burst)
         self.requests_sent = 0
         self.records: list[RequestRecord] = []
+        self._sent: set[tuple[str, tuple[tuple[str, str], ...]]] = set()  # what was sent, to mark retries
         self._on_request = on_request
         self._reserve = reserve
         self._http = httpx.AsyncClient(
@@ -194,13 +196,17 @@ class EiaClient:
         status: int | None = None
         size = 0
         kind: str | None = None
-        sent = False
+        sent = retry = False
         try:
             async with self._slot():
                 if self._reserve is not None:
                     await self._reserve()
                 sent = True
                 self.requests_sent += 1
+                started = time.perf_counter()  # EIA's latency: not the slot wait or the reservation
+                request_key = (path, tuple(params))
+                retry = request_key in self._sent
+                self._sent.add(request_key)
                 try:
                     async with self._http.stream("GET", path, params=query) as response:
                         status = response.status_code
@@ -227,7 +233,9 @@ class EiaClient:
             raise
         finally:
             if sent:
-                record = RequestRecord(path, status, kind, time.perf_counter() - started, size, kind == "rate_limited")
+                record = RequestRecord(
+                    path, status, kind, time.perf_counter() - started, size, kind == "rate_limited", retry
+                )
                 self.records.append(record)
                 if self._on_request is not None:
                     self._on_request(record)

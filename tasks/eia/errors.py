@@ -6,6 +6,9 @@ the circuit breaker; fatal ones stop the run at once with a message naming what 
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 
 class EiaError(Exception):
     """Base class. Messages never contain the API key (the client scrubs them)."""
@@ -66,6 +69,31 @@ class EiaBreakerOpen(EiaError):
     """The circuit breaker is open: EIA failed repeatedly, so calls fail fast for a while."""
 
     kind = "breaker_open"
+
+
+class QuotaExhausted(EiaError):
+    """The usage ledger refused to reserve a request: an hourly or daily quota is used up.
+
+    Nothing was sent. Not transient: retrying before the quota resets cannot succeed, so it never
+    trips the circuit breaker and Prefect does not retry it; the run stops and names the quota.
+    """
+
+    kind = "quota"
+
+    def __init__(self, message: str, *, quota: str, limit: int, used: int, resets_at: datetime) -> None:
+        super().__init__(message)
+        self.quota = quota  # "hourly" | "daily"
+        self.limit = limit
+        self.used = used
+        self.resets_at = resets_at
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only fields would be lost by the default exception pickling (Prefect may pickle states).
+        return (_quota_exhausted, (str(self), self.quota, self.limit, self.used, self.resets_at))
+
+
+def _quota_exhausted(message: str, quota: str, limit: int, used: int, resets_at: datetime) -> QuotaExhausted:
+    return QuotaExhausted(message, quota=quota, limit=limit, used=used, resets_at=resets_at)
 
 
 def is_transient(exc: BaseException) -> bool:

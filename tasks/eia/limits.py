@@ -3,6 +3,8 @@
 Across processes the Prefect global limits (`api_eia` slots, `api_eia_rate` rate) bound EIA
 traffic; inside a process this limiter shapes bursts and reacts at once to throttling: after a
 429 the rate halves, then recovers by a tenth of the base rate per `recover_after` successes.
+Dynamic throttling (cost controls) sets a ceiling below the base rate: past the warning threshold of
+the daily quota the remaining requests are spread over the rest of the UTC day.
 """
 
 from __future__ import annotations
@@ -21,14 +23,38 @@ class AdaptiveLimiter(AsyncLimiter):  # type: ignore[misc]
         self.recover_after = 10
         self._successes = 0
         self.throttle_events = 0
+        self.ceiling: float | None = None  # dynamic throttling; None = the base rate is the ceiling
 
     @property
     def rate(self) -> float:
         """Current requests per second."""
         return float(self._rate_per_sec)
 
+    @property
+    def max_allowed(self) -> float:
+        """The highest rate allowed now: the base rate, or the dynamic-throttling ceiling below it."""
+        return self.base_rate if self.ceiling is None else max(self.floor, min(self.base_rate, self.ceiling))
+
+    def set_ceiling(self, requests_per_second: float | None) -> None:
+        """Caps the rate (never below the floor); None lifts the cap.
+
+        A rate running at the old cap follows the new one up or down; a rate still recovering from
+        a 429 is only capped, and keeps recovering gradually.
+        """
+        at_cap = self.rate >= self.max_allowed * (1 - 1e-9)
+        self.ceiling = requests_per_second
+        if at_cap or self.rate > self.max_allowed:
+            self.set_rate(self.max_allowed)
+
+    @property
+    def reason(self) -> str:
+        """Why the rate is what it is: base, quota_spread (dynamic throttling) or throttled (after a 429)."""
+        if self.rate < self.max_allowed * (1 - 1e-9):
+            return "throttled"
+        return "quota_spread" if self.max_allowed < self.base_rate else "base"
+
     def set_rate(self, requests_per_second: float) -> None:
-        rate = max(self.floor, min(self.base_rate, requests_per_second))
+        rate = max(self.floor, min(self.max_allowed, requests_per_second))
         # aiolimiter derives its leak rate from these two; changing both keeps the bucket consistent.
         self.time_period = self.max_rate / rate
         self._rate_per_sec = rate
@@ -39,9 +65,14 @@ class AdaptiveLimiter(AsyncLimiter):  # type: ignore[misc]
         self.set_rate(self.rate / 2)
 
     def on_success(self) -> None:
-        if self.rate >= self.base_rate:
+        if self.rate >= self.max_allowed:
             return
         self._successes += 1
         if self._successes >= self.recover_after:
             self._successes = 0
             self.set_rate(self.rate + self.base_rate / 10)
+
+
+def quota_spread_rate(remaining: int, seconds_left: float) -> float:
+    """Requests per second that spend `remaining` requests evenly over `seconds_left` seconds."""
+    return max(0, remaining) / max(seconds_left, 1.0)

@@ -1,0 +1,91 @@
+"""`eia_cost_monitoring`: the runbook's cost check, every 6 hours (cron `0 */6 * * *`, UTC).
+
+Reads like the runbook: usage from the ledger → spend, projection, quota and spike → snapshot →
+artifacts → events. Events (`eia.cost.budget.warning|critical`, `eia.cost.quota.warning|critical`,
+`eia.cost.spike`, resource `eia.cost.<tenant>`) are what Prefect automations and alerting hook on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.events import emit_event
+from prefect.runtime import flow_run
+
+from blocks import COST_POLICY_BLOCK, DATABASE_BLOCK, EiaDatabase
+from flows.series import ensure_schema_current
+from flows.settings import load_block, load_cost_policy
+from tasks.ops.cost import (
+    compute_quota_status,
+    cost_events,
+    cost_markdown,
+    cost_table,
+    resource_id,
+    save_cost_snapshot,
+)
+from tasks.store.database import resolve_dsn
+
+FLOW_NAME = "eia_cost_monitoring"
+SCHEDULE_CRON = "0 */6 * * *"  # runbook: every 6 hours
+ARTIFACT_KEY = "eia-cost-monitoring"
+
+
+@dataclass(slots=True)
+class CostRunResult:
+    tenant_id: str
+    state: str
+    snapshot_id: int
+    events: list[str] = field(default_factory=list)
+    status: dict[str, Any] = field(default_factory=dict)  # the documented `eia quota status --json` shape
+
+
+@flow(name=FLOW_NAME, log_prints=False, validate_parameters=True, persist_result=False)
+async def eia_cost_monitoring(
+    now: datetime | None = None,
+    database_block: str = DATABASE_BLOCK,
+    cost_policy_block: str = COST_POLICY_BLOCK,
+) -> CostRunResult:
+    """Compute spend, projection, quota usage and hourly spike; record them; alert on thresholds.
+
+    Args:
+        now: evaluate as of this instant (default: now); for back-fills and checks of past months.
+    """
+    log = get_run_logger()
+    database = await load_block(EiaDatabase, database_block) or EiaDatabase()
+    dsn = resolve_dsn(database.dsn.get_secret_value() if database.dsn is not None else None)
+    ensure_schema_current(dsn)
+    policy = await load_cost_policy(cost_policy_block)
+    tenant = database.tenant_id
+    at = (now or datetime.now(UTC)).astimezone(UTC)
+    status = compute_quota_status(dsn, tenant, policy, at)
+    run_id = flow_run.get_id()
+    snapshot_id = save_cost_snapshot(dsn, status, str(run_id) if run_id else None)
+    events = cost_events(status)
+    description = f"{FLOW_NAME}: {tenant} as of {at.isoformat()}"
+    await acreate_table_artifact(key=ARTIFACT_KEY, table=cost_table(status), description=description)
+    await acreate_markdown_artifact(
+        key=f"{ARTIFACT_KEY}-summary", markdown=cost_markdown(status, events), description=description
+    )
+    resource = {
+        "prefect.resource.id": resource_id(tenant),
+        "prefect.resource.name": f"EIA cost controls ({tenant})",
+    }
+    for event in events:
+        emit_event(event=event.name, resource=resource, payload=event.payload)
+        log.warning("%s: %s", event.name, cost_markdown(status, []).splitlines()[0].removeprefix("# "))
+    b = status.budget
+    log.info(
+        "%s: day %d/%d requests, month spend $%s of $%s (%s%%), projected $%s",
+        status.state,
+        status.day.used,
+        status.day.limit,
+        b.spend_usd,
+        b.budget_usd,
+        b.percent_of_budget,
+        b.projected_usd,
+    )
+    return CostRunResult(tenant, status.state, snapshot_id, [e.name for e in events], status.as_dict())
