@@ -8,9 +8,12 @@ rows) is one transaction, so a crash leaves either the whole batch merged or non
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+import psycopg
+from psycopg.rows import TupleRow
 
 from tasks.normalize.observation import NormalizeResult, Observation
 from tasks.ops.runlog import Counts, record_batch
@@ -77,7 +80,14 @@ def load_batch(
     *,
     retention_years: int = 0,
     expected_rows: tuple[int, int] | None = None,
+    after_merge: Callable[[psycopg.Connection[TupleRow]], None] | None = None,
+    after_blocked: Callable[[psycopg.Connection[TupleRow]], None] | None = None,
 ) -> BatchOutcome:
+    """Loads one batch. `after_merge(conn)` runs last inside the merge transaction when the gate did
+    not block the batch (merged, or nothing to merge): the bulk flow moves its checkpoint there, so the
+    checkpoint commits with the rows or not at all. `after_blocked(conn)` runs last inside the same
+    transaction when the gate blocked the batch (its rows quarantined): a quarantine replay removes
+    the rows it re-filed there."""
     counts = Counts(received=result.received)
     kept, counts.skipped = split_retention(result.observations, retention_horizon(retention_years))
     with transaction(dsn) as conn:
@@ -117,6 +127,10 @@ def load_batch(
                 failed_checks=failed,
                 quality_score=gate.score if gate else None,
             )
+            if after_merge is not None and not failed:
+                after_merge(conn)
+            if after_blocked is not None and failed:
+                after_blocked(conn)
     except BaseException:
         # Leave no orphaned staging rows behind a failed gate or merge.
         with connect(dsn, autocommit=True) as conn:

@@ -1,0 +1,573 @@
+"""Loading one verified archive: stream lines → fixed-size batches → the shared gate and merge → checkpoint.
+
+Why it is shaped this way:
+- **Same path as the API.** Every batch goes through `tasks.store.load.load_batch` (quarantine
+  rejections, COPY to staging, Soda gate, merge with revisions and outbox), so bulk rows obey
+  exactly the rules API rows do. The checkpoint, series metadata and categories of the batch
+  are written by its `after_merge` hook, inside the merge transaction.
+- **Fixed-size batches.** A batch holds `batch_size` items (observations, and rejections, which
+  are counted rows too). One series line can hold more points than a batch (hourly EBA series),
+  so a batch may end inside a line; the checkpoint then says how many of that line's items are
+  done. Two lines of the same series never share a batch (their periods could collide in the
+  gate's uniqueness check); the second starts a new batch.
+- **Overlap, bounded.** Parsing is Python work; staging, gating and merging are mostly PostgreSQL
+  work. A parser thread prepares the next batch while the current one is in the database, and no
+  further: memory holds two batches. Long series lines (EBA's hourly lines reach ~100,000 points)
+  are parsed in parts, and only while no other batch is loading.
+- **Nothing lost.** Lines too long, not UTF-8, not JSON, without series_id, or with bad points
+  become rejections (quarantined with a reason, counted as received), never crashes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final, Literal
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from tasks.bulk.archive import ArchiveInfo
+from tasks.bulk.checkpoints import (
+    ArchiveVersion,
+    Checkpoint,
+    Position,
+    VersionRecord,
+    advance_checkpoint,
+    mark_loaded,
+    read_checkpoint,
+    start_checkpoint,
+    touch_checkpoint,
+)
+from tasks.bulk.errors import CheckpointError
+from tasks.bulk.metadata import upsert_categories, upsert_series_metadata
+from tasks.bulk.progress import LoadProgress, NullProgress
+from tasks.bulk.reader import Line, MemberReader
+from tasks.normalize.bulk_lines import MAX_LINE_PAYLOAD, BulkLine, Category, SeriesMeta, parse_bulk_line
+from tasks.normalize.identity import ResultBuilder
+from tasks.normalize.observation import SOURCE_BULK, NormalizeResult, Observation, Rejection
+from tasks.ops.runlog import Counts
+from tasks.store.database import connect, transaction
+from tasks.store.load import LoadTargets, load_batch
+from tasks.store.staging import BatchContext
+
+DEFAULT_BATCH_SIZE: Final = 50_000
+# EBA's longest lines (hourly since 2015, ~100,000 points) are about 2.7 MB. A long line's JSON is
+# held whole while it is parsed in parts (~200 bytes per point), so the cap also bounds memory:
+# 16 MiB ≈ 0.12 GB at worst, well inside the runbook's 2 Gi worker limit.
+DEFAULT_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
+# A JSON escape PostgreSQL text cannot store: a line holding it is quarantined whole (see parse_line).
+_NUL_ESCAPE: Final = b"\\u0000"
+# Batches in memory at once: the one being loaded and the one being parsed (17-28 MB each at 50,000).
+_IN_FLIGHT: Final = 2
+# Series lines longer than this are parsed in parts of _PART_POINTS points (see _long_series_parts).
+_LONG_LINE_BYTES: Final = 1 << 20
+_PART_POINTS: Final = 10_000
+
+Status = Literal["loaded", "partial", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkLoadConfig:
+    tenant_id: str
+    run_id: str
+    job_id: str
+    dataset: str
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    retention_years: int = 0
+    max_batches: int | None = None  # stop (resumably) after this many batches in this run
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.max_line_bytes < 1:
+            raise ValueError(f"max_line_bytes must be at least 1, got {self.max_line_bytes}")
+        if self.max_batches is not None and self.max_batches < 1:
+            raise ValueError(f"max_batches must be at least 1, got {self.max_batches}")
+
+
+@dataclass(slots=True)
+class ArchiveLoad:
+    """What loading one archive did in this run, and where the dataset stands overall."""
+
+    dataset: str
+    status: Status
+    counts: Counts = field(default_factory=Counts)  # this run
+    batches: int = 0  # this run
+    lines: int = 0  # lines read in this run
+    series_lines: int = 0
+    categories: int = 0
+    resumed_from: Position | None = None
+    position: Position = field(default_factory=Position)
+    total_counts: Counts = field(default_factory=Counts)  # the whole archive, earlier runs included
+    total_batches: int = 0
+    failed_checks: list[str] = field(default_factory=list)
+    error: str | None = None
+    duration_s: float = 0.0
+
+
+@dataclass(slots=True)
+class Batch:
+    """One batch cut from the line stream, with what its merge transaction must also write."""
+
+    result: NormalizeResult
+    metas: list[SeriesMeta]
+    categories: list[Category]
+    end: Position  # where the next batch starts
+    lines: int  # lines finished within this batch
+    series_lines: int
+    compressed: int  # compressed bytes consumed when the batch was cut
+
+
+def _payload_text(data: bytes) -> str:
+    # The escape text itself would become a NUL again on its way into the quarantine's JSONB.
+    return data[:MAX_LINE_PAYLOAD].replace(_NUL_ESCAPE, b"<U+0000>").decode("utf-8", "replace")
+
+
+def _line_rejection(reason: str, detail: str, line: Line) -> BulkLine:
+    builder = ResultBuilder()
+    builder.reject(
+        reason,
+        detail,
+        series_id=None,
+        raw_period=None,
+        raw_value=None,
+        payload={"line_number": line.number + 1, "line": _payload_text(line.data)},
+    )
+    return BulkLine("rejected", None, None, builder.result)
+
+
+def _with_line_number(parsed: BulkLine, line: Line) -> BulkLine:
+    if parsed.kind == "rejected":
+        # The rejection says what is wrong; add where, so a user can find the line in the file.
+        parsed.result.rejections[:] = [
+            dataclasses.replace(r, payload={"line_number": line.number + 1, **(r.payload or {})})
+            for r in parsed.result.rejections
+        ]
+    return parsed
+
+
+def _long_series_parts(line: Line, dataset: str) -> Iterator[BulkLine] | None:
+    """A long series line as parts of at most _PART_POINTS points each, or None when it is not one.
+
+    parse_bulk_line builds every observation of a line at once (about 700 bytes per hourly point
+    while parsing); EBA's longest lines hold ~100,000 points. Parsing them in parts keeps memory
+    near one part. A period repeated across parts is rejected as the normalizer rejects a repeat
+    within a line: the first occurrence is kept.
+    """
+    try:
+        obj = json.loads(line.data)
+    except (ValueError, RecursionError):
+        return None
+    points = obj.get("data") if isinstance(obj, dict) else None
+    if not isinstance(points, list) or len(points) <= _PART_POINTS or not isinstance(obj.get("series_id"), str):
+        return None
+    head = {k: v for k, v in obj.items() if k != "data"}
+    del obj
+
+    def parts() -> Iterator[BulkLine]:
+        seen: set[datetime] = set()
+        first = True
+        while points:
+            chunk = points[:_PART_POINTS]
+            del points[:_PART_POINTS]  # the parsed JSON shrinks as observations are built
+            part = parse_bulk_line(json.dumps({**head, "data": chunk}), dataset)
+            del chunk
+            result = part.result
+            if first or part.kind != "series":
+                first = False
+                seen.update(o.period for o in result.observations)
+                yield part
+                continue
+            builder = ResultBuilder()
+            kept: list[Observation] = []
+            for o in result.observations:
+                if o.period in seen:
+                    builder.reject(
+                        "duplicate_in_response",
+                        f"period {o.raw_period!r} ({o.period.isoformat()}) of {o.series_id} appeared earlier; "
+                        "the first occurrence is kept",
+                        series_id=o.series_id,
+                        raw_period=o.raw_period,
+                        raw_value=o.raw_value,
+                        payload={"series_id": o.series_id, "point": [o.raw_period, o.raw_value]},
+                    )
+                else:
+                    seen.add(o.period)
+                    kept.append(o)
+            yield BulkLine(
+                part.kind, part.meta, None, NormalizeResult(kept, result.rejections + builder.result.rejections)
+            )
+
+    return parts()
+
+
+def parse_line(line: Line, dataset: str, max_line_bytes: int) -> Iterator[BulkLine]:
+    """One member line → its parts (one BulkLine, or several for a long series line); none when blank."""
+    if line.too_long:
+        yield _line_rejection(
+            "line_too_long",
+            f"line {line.number + 1} is {line.size} bytes, more than the cap max_line_bytes={max_line_bytes}",
+            line,
+        )
+        return
+    data = line.data
+    if not data.strip():
+        return
+    if _NUL_ESCAPE in data:
+        # json.loads turns it into a NUL character, which PostgreSQL text and JSONB reject: the
+        # whole COPY would fail. Quarantine the line instead of crashing the load.
+        yield _line_rejection(
+            "nul_character", f"line {line.number + 1} contains \\u0000, which PostgreSQL cannot store", line
+        )
+        return
+    long_parts = _long_series_parts(line, dataset) if line.size > _LONG_LINE_BYTES else None
+    if long_parts is not None:
+        yield from long_parts
+        return
+    yield _with_line_number(parse_bulk_line(data, dataset), line)
+
+
+class _Cutter:
+    """Accumulates lines into batches of exactly `batch_size` items (the last may be smaller)."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self._reset()
+
+    def _reset(self) -> None:
+        self.observations: list[Observation] = []
+        self.rejections: list[Rejection] = []
+        self.metas: list[SeriesMeta] = []
+        self.categories: list[Category] = []
+        self.series: set[str] = set()
+        self.items = 0
+        self.weight = 0  # metadata rows and category children: bounded like items
+        self.lines = 0
+        self.series_lines = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.items or self.metas or self.categories or self.lines)
+
+    def cut(self, end: Position, compressed: int) -> Batch:
+        batch = Batch(
+            NormalizeResult(self.observations, self.rejections),
+            self.metas,
+            self.categories,
+            end,
+            self.lines,
+            self.series_lines,
+            compressed,
+        )
+        self._reset()
+        return batch
+
+    def take(self, observations: list[Observation], rejections: list[Rejection], start: int, stop: int) -> None:
+        """Adds items [start, stop) of the line, observations first, then rejections."""
+        n_obs = len(observations)
+        if start < n_obs:
+            self.observations.extend(observations if start == 0 and stop >= n_obs else observations[start:stop])
+        if stop > n_obs:
+            self.rejections.extend(rejections[max(start - n_obs, 0) : stop - n_obs])
+        self.items += stop - start
+
+
+def cut_batches(
+    lines: Iterable[Line],
+    dataset: str,
+    *,
+    batch_size: int,
+    max_line_bytes: int,
+    start: Position,
+    compressed: Callable[[], int] = lambda: 0,
+    exclusive: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+) -> Iterator[Batch]:
+    """Turns the member's lines (from `start`) into batches; each batch's `end` is the next start.
+
+    A line's items are numbered across its parts (observations, then rejections, part by part), so
+    `Position.items_done` means the same on every run. A full batch is cut when the next item
+    arrives (its end is then inside a line) or when its last line ends (its end is the next line).
+    A long line is read inside `exclusive()`: the loader passes a context that waits until no other
+    batch is in the database, so a long line's memory never adds to a batch being loaded.
+    """
+    cutter = _Cutter(batch_size)
+    end = start
+    for line in lines:
+        skip = start.items_done if line.number == start.line_number else 0
+        with exclusive() if line.size > _LONG_LINE_BYTES else contextlib.nullcontext():
+            done = yield from _take_line(cutter, line, dataset, max_line_bytes, skip, compressed)
+        if skip > done:
+            raise CheckpointError(
+                f"the checkpoint says {skip} items of line {line.number + 1} are loaded, but it has {done}; "
+                "the archive is not the one the checkpoint was written for"
+            )
+        cutter.lines += 1
+        end = Position(line.number + 1, line.end, 0)
+        if cutter.items >= batch_size or cutter.weight >= batch_size:
+            yield cutter.cut(end, compressed())
+    if not cutter.empty:
+        yield cutter.cut(end, compressed())
+
+
+def _take_line(
+    cutter: _Cutter, line: Line, dataset: str, max_line_bytes: int, skip: int, compressed: Callable[[], int]
+) -> Generator[Batch, None, int]:
+    """Adds one line's items to the cutter, yielding every batch that fills; returns the line's item count."""
+    batch_size = cutter.batch_size
+    done = 0  # items of this line handed to batches, or skipped as committed by an earlier run
+    series_id: str | None = None
+    for index, parsed in enumerate(parse_line(line, dataset, max_line_bytes)):
+        if index == 0 and parsed.kind == "series" and parsed.meta is not None:
+            series_id = parsed.meta.series_id
+            if series_id in cutter.series and not cutter.empty:
+                # A second line of the same series: its periods may repeat the first's.
+                yield cutter.cut(Position(line.number, line.offset, skip), compressed())
+            cutter.series.add(series_id)
+            if skip == 0:
+                cutter.metas.append(parsed.meta)
+                cutter.weight += 1
+            cutter.series_lines += 1
+        elif index == 0 and parsed.kind == "category" and parsed.category is not None:
+            cutter.categories.append(parsed.category)
+            cutter.weight += 1 + len(parsed.category.childseries)
+        observations, rejections = parsed.result.observations, parsed.result.rejections
+        total = len(observations) + len(rejections)
+        local = min(max(skip - done, 0), total)  # items of this part an earlier run committed
+        done += local
+        while local < total:
+            if cutter.items >= batch_size:
+                yield cutter.cut(Position(line.number, line.offset, done), compressed())
+                if series_id is not None:
+                    cutter.series.add(series_id)  # the rest of this series goes in the next batch
+            stop = min(total, local + batch_size - cutter.items)
+            cutter.take(observations, rejections, local, stop)
+            done += stop - local
+            local = stop
+        del parsed, observations, rejections  # let a part go before the next one is parsed
+    return done
+
+
+class _Stop(Exception):
+    """Raised in the parser thread when the loader has stopped consuming."""
+
+
+_DONE: Final = object()
+
+
+class _Handoff:
+    """Batches from the parser thread to the loader, with at most `_IN_FLIGHT` batches in memory.
+
+    The parser may build the next batch while the loader works on the current one, but not run
+    further ahead: memory holds the batch being loaded and the batch being built, never more.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._items: queue.Queue[object] = queue.Queue()
+        self._room = threading.Semaphore(_IN_FLIGHT)
+        self._stop = stop
+
+    def _wait_for_room(self) -> None:
+        while not self._room.acquire(timeout=0.2):
+            if self._stop.is_set():
+                raise _Stop
+
+    def produce(self, batches: Iterator[Batch]) -> None:
+        """Parser thread: hands over batches, then _DONE, or the exception that ended it."""
+        try:
+            while True:
+                self._wait_for_room()  # before building: the next batch is the one that takes room
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                self._items.put(batch)
+                del batch
+            self._items.put(_DONE)
+        except _Stop:
+            return
+        except BaseException as exc:  # the loader re-raises it
+            self._items.put(exc)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Parser thread: holds the other unit of room, so no other batch is loading meanwhile."""
+        self._wait_for_room()
+        try:
+            yield
+        finally:
+            self._room.release()
+
+    def take(self) -> object:
+        return self._items.get()
+
+    def done_with_one(self) -> None:
+        """Loader: a batch is loaded and no longer referenced."""
+        self._room.release()
+
+
+def _targets(dataset: str, outbox_topic: str | None, dlq_topic: str | None) -> LoadTargets:
+    return LoadTargets(outbox_topic=outbox_topic, dlq_topic=dlq_topic, source=SOURCE_BULK, dataset=dataset)
+
+
+def prepare_checkpoint(dsn: str, config: BulkLoadConfig, version: ArchiveVersion) -> tuple[Checkpoint, bool]:
+    """The checkpoint to load from: the recorded one when it is for this very archive (resume), else a
+    fresh one at the start. Returns (checkpoint, resumed)."""
+    with transaction(dsn) as conn:
+        current = read_checkpoint(conn, config.tenant_id, config.dataset)
+        resumed = (
+            current is not None
+            and current.version.last_updated == version.last_updated
+            and current.version.sha256 == version.sha256
+        )
+        if resumed:
+            touch_checkpoint(conn, config.tenant_id, config.dataset, version, config.run_id)
+        else:
+            start_checkpoint(conn, config.tenant_id, config.dataset, version, config.run_id)
+        checkpoint = read_checkpoint(conn, config.tenant_id, config.dataset)
+    assert checkpoint is not None
+    return checkpoint, resumed
+
+
+def load_archive(
+    dsn: str,
+    archive: ArchiveInfo,
+    version: ArchiveVersion,
+    config: BulkLoadConfig,
+    *,
+    outbox_topic: str | None = None,
+    dlq_topic: str | None = None,
+    progress: LoadProgress | None = None,
+) -> ArchiveLoad:
+    """Loads a verified archive from its checkpoint to the end (or `max_batches`); records the version
+    as loaded when the end is reached. A batch blocked by the gate stops the load with status
+    "failed"; the checkpoint stays before that batch, so a rerun retries it."""
+    started = time.monotonic()
+    progress = progress or NullProgress()
+    checkpoint, resumed = prepare_checkpoint(dsn, config, version)
+    start = checkpoint.position
+    outcome = ArchiveLoad(config.dataset, "partial", resumed_from=start if resumed else None, position=start)
+    targets = _targets(config.dataset, outbox_topic, dlq_topic)
+    stop = threading.Event()
+    handoff = _Handoff(stop)
+
+    with MemberReader(
+        archive, max_line_bytes=config.max_line_bytes, start_line=start.line_number, start_offset=start.byte_offset
+    ) as reader:
+        progress.start(
+            config.dataset,
+            compressed_total=archive.compressed_bytes,
+            lines_total=archive.lines,
+            first_line=start.line_number,
+        )
+
+        cut = cut_batches(
+            reader,
+            config.dataset,
+            batch_size=config.batch_size,
+            max_line_bytes=config.max_line_bytes,
+            start=start,
+            compressed=lambda: reader.compressed_read,
+            exclusive=handoff.exclusive,
+        )
+        parser = threading.Thread(target=handoff.produce, args=(cut,), name=f"bulk-parse-{config.dataset}")
+        parser.start()
+        finished = False
+        try:
+            while True:
+                item = handoff.take()
+                if item is _DONE:
+                    finished = True
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                assert isinstance(item, Batch)
+                loaded = _load_one(dsn, item, config, targets, outcome)
+                compressed = item.compressed
+                del item  # before making room: the parser may now build the next batch
+                handoff.done_with_one()
+                if not loaded:
+                    break
+                progress.committed(
+                    rows=outcome.counts.received, lines=outcome.position.line_number, compressed=compressed
+                )
+                if config.max_batches is not None and outcome.batches >= config.max_batches:
+                    break
+        finally:
+            stop.set()
+            parser.join()
+            progress.finish()
+
+    if finished:
+        outcome.total_counts, outcome.total_batches = _mark_loaded(dsn, config, archive, version)
+        outcome.status = "loaded"
+    else:
+        with connect(dsn) as conn:
+            now = read_checkpoint(conn, config.tenant_id, config.dataset)
+        if now is not None:
+            outcome.total_counts, outcome.total_batches = now.counts, now.batches
+    outcome.duration_s = time.monotonic() - started
+    return outcome
+
+
+def _load_one(dsn: str, batch: Batch, config: BulkLoadConfig, targets: LoadTargets, outcome: ArchiveLoad) -> bool:
+    """Loads one batch through the shared path; False when the gate blocked it (outcome says why)."""
+    ctx = BatchContext.new(config.tenant_id, config.run_id, config.job_id)
+
+    def after_merge(conn: psycopg.Connection[TupleRow]) -> None:
+        upsert_series_metadata(conn, config.tenant_id, batch.metas)
+        upsert_categories(conn, config.tenant_id, config.dataset, batch.categories)
+        advance_checkpoint(conn, config.tenant_id, config.dataset, ctx.batch_id, batch.end)
+
+    result = load_batch(
+        dsn, ctx, batch.result, targets, retention_years=config.retention_years, after_merge=after_merge
+    )
+    outcome.counts.add(result.counts)
+    if not result.passed:
+        outcome.status = "failed"
+        outcome.failed_checks = list(result.failed_checks)
+        checks = result.failed_checks
+        named = ", ".join(checks[:5]) + (f" and {len(checks) - 5} more" if len(checks) > 5 else "")
+        outcome.error = (
+            f"the quality gate blocked a batch of {result.counts.received} rows from line "
+            f"{outcome.position.line_number + 1} ({named}); its rows are quarantined and the checkpoint "
+            "stays before it, so a rerun retries it"
+        )
+        return False
+    outcome.batches += 1
+    outcome.lines += batch.lines
+    outcome.series_lines += batch.series_lines
+    outcome.categories += len(batch.categories)
+    outcome.position = batch.end
+    return True
+
+
+def _mark_loaded(dsn: str, config: BulkLoadConfig, archive: ArchiveInfo, version: ArchiveVersion) -> tuple[Counts, int]:
+    """Records the version as loaded (and drops the checkpoint); returns the archive's total counts and batches."""
+    with transaction(dsn) as conn:
+        checkpoint = read_checkpoint(conn, config.tenant_id, config.dataset)
+        assert checkpoint is not None
+        mark_loaded(
+            conn,
+            config.tenant_id,
+            VersionRecord(
+                dataset=config.dataset,
+                version=version,
+                archive_bytes=archive.archive_bytes,
+                member_bytes=archive.member_bytes,
+                lines=checkpoint.position.line_number,
+                batches=checkpoint.batches,
+                counts=checkpoint.counts,
+                run_id=config.run_id,
+                started_at=checkpoint.started_at,
+            ),
+        )
+    return checkpoint.counts, checkpoint.batches
