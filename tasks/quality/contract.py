@@ -14,7 +14,9 @@ How rules become checks:
 * the volume rules -> `row_count` checks (the range one reads the MIN_ROWS/MAX_ROWS variables).
 Every check carries `qualifier: <rule name>`, which is how gate results map back to rules. The
 contract `filter:` restricts every check to the batch; the predicates' own subqueries repeat the
-batch condition because a filter never reaches inside them.
+batch condition because a filter never reaches inside them. The cross-row rules read session-local
+aggregates (`rules.PREPARE_SQL`), so the contract runs in a session the gate has prepared for the
+batch (`gate.prepare_batch`); in any other session those checks error, they never pass.
 """
 
 from __future__ import annotations
@@ -168,7 +170,11 @@ def contract_yaml(*, database: str, schema: str = "public", rules: tuple[Rule, .
 
 
 def offending_rows_sql(rule: Rule, *, columns: str = "s.*") -> str:
-    """SQL selecting the rule's offending rows of one batch; bind `{"batch": batch_id}` when executing."""
+    """SQL selecting the rule's offending rows of one batch; bind `{"batch": batch_id}` when executing.
+
+    A cross-row rule reads the batch's aggregates: run `gate.prepare_batch(conn, batch_id)` in the same
+    session first (without it the query fails; it never silently finds nothing).
+    """
     if rule.predicate is None:
         raise ValueError(f"rule {rule.name!r} is batch-level: it has no offending rows")
     return f"SELECT {columns} FROM {STAGING} s WHERE s.ingest_batch_id = {BATCH_PARAM} AND ({rule.predicate})"
@@ -179,14 +185,16 @@ def offending_rows_literal_sql(rule: Rule, batch_id: str, *, columns: str = "s.*
     return offending_rows_sql(rule, columns=columns).replace(BATCH_PARAM, sql_literal(batch_id))
 
 
-# Planner settings for the gate's own session. The gate runs right after COPY, usually before
-# autovacuum has analyzed staging, so the planner believes a 100k-row batch has one row and picks
-# nested loops (one median per row: minutes) and sort-based grouping (2x slower). Every check is a
-# batch-scale hash operation, so the session asks for hashing outright. Parallel workers would each
-# rebuild every hashed subquery (3x the work on a 2-core host); 64MB keeps a 100k-row batch's hash
-# tables in memory. Only where no alternative exists (LATERAL lookups) does a nested loop remain.
+# Planner settings for the gate's own session (set once, at connect: the gate keeps the connection).
+# The gate runs right after COPY, usually before autovacuum has analyzed staging, so the planner
+# believes a 100k-row batch has one row and picks nested loops and sort-based grouping (2x slower).
+# Every check is a batch-scale hash operation, so the session asks for hashing outright. Parallel
+# workers would each rebuild every hashed subquery (3x the work on a 2-core host); 64MB keeps a
+# 100k-row batch's hash tables in memory. Only where no alternative exists (LATERAL lookups) does a
+# nested loop remain. JIT compilation (on by default where PostgreSQL is built with LLVM) would cost
+# more than these sub-second queries once staging has statistics, so it is off.
 GATE_SESSION_OPTIONS: Final = (
-    "-c max_parallel_workers_per_gather=0 -c work_mem=64MB -c enable_nestloop=off -c enable_sort=off"
+    "-c max_parallel_workers_per_gather=0 -c work_mem=64MB -c enable_nestloop=off -c enable_sort=off -c jit=off"
 )
 # Connection keys Soda's postgres data source declares; every other libpq key is passed through
 # to psycopg.connect unchanged (its connection model allows extra keys).

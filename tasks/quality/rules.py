@@ -12,12 +12,14 @@ Conventions
   TRUE for an offending row and FALSE or NULL otherwise (NULL never offends, so a rule can stay
   silent about rows another rule owns: e.g. period checks ignore unknown frequencies, which
   `frequency_known` reports).
-* Rules that look at other rows (of the batch, or of `eia_series_timeseries`) use *uncorrelated*
-  subqueries restricted to the batch by the bind parameter `%(batch)s` (`BATCH_PARAM`), e.g.
-  `(s.tenant_id, s.series_id) IN (SELECT ... WHERE b.ingest_batch_id = %(batch)s ...)`. Each such
-  subquery runs once per check (a hashed sub-plan), never once per row, so every check is
-  set-based SQL (the gate's session settings in `contract.GATE_SESSION_OPTIONS` keep it that way
-  when staging has no statistics yet). Predicates never contain `%` otherwise.
+* Rules that look at other rows (of the batch, or of `eia_series_timeseries`) read per-batch
+  aggregates that `PREPARE_SQL` computes once per batch into session-local tables (see "per-batch
+  aggregates" below), through *uncorrelated* subqueries restricted to the batch by the bind
+  parameter `%(batch)s` (`BATCH_PARAM`), e.g. `(s.tenant_id, s.series_id) IN (SELECT ... FROM
+  pg_temp.eia_quality_groups g WHERE g.batch_id = %(batch)s ...)`. Each such subquery runs once per
+  check (a hashed sub-plan over a few rows), never once per row, so every check is set-based SQL (the
+  gate's session settings in `contract.GATE_SESSION_OPTIONS` keep it that way when staging has no
+  statistics yet). Predicates never contain `%` otherwise.
 * Rules are orthogonal where they can be: a planted defect trips its own fail-level rule and no
   other (consistency rules ignore unknown frequencies and units, value rules ignore non-finite
   numbers, `period_end_matches_frequency` ignores ends before the start, ...). The tests check it.
@@ -31,6 +33,7 @@ Conventions
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -143,9 +146,16 @@ def _sql_in_list(values: Iterable[str]) -> str:
     return ", ".join(sql_literal(v) for v in sorted(values))
 
 
+# CASE branches are tried in order, one text comparison each: the frequencies with the most rows first
+# (a year of one hourly series is 8,760 rows, of a monthly one 12).
+_BY_VOLUME: Final = ("hourly", "local-hourly", "daily", "weekly", "monthly", "quarterly", "annual")
+if sorted(_BY_VOLUME) != sorted(FREQUENCIES):  # pragma: no cover - guards edits to FREQUENCIES
+    raise RuntimeError("_BY_VOLUME must list exactly observation.FREQUENCIES")
+
+
 def _frequency_expr(frequency: str, expression: Callable[[FrequencyPolicy], str]) -> str:
     """CASE <frequency column> WHEN '<frequency>' THEN <expression(policy)> ... END (NULL if unknown)."""
-    whens = " ".join(f"WHEN {sql_literal(f)} THEN {expression(p)}" for f, p in FREQUENCY_POLICY.items())
+    whens = " ".join(f"WHEN {sql_literal(f)} THEN {expression(FREQUENCY_POLICY[f])}" for f in _BY_VOLUME)
     return f"CASE {frequency} {whens} END"
 
 
@@ -208,26 +218,20 @@ def _canonical_ranges() -> dict[str, tuple[float | None, float | None]]:
     return ranges
 
 
-def _range_predicate() -> str:
-    whens, lows, highs = [], [], []
-    for canonical, (low, high) in sorted(_canonical_ranges().items()):
-        tests = []
-        if low is not None:
-            tests.append(f"s.canonical_value < {_sql_number(low)}")
-            lows.append(low)
-        if high is not None:
-            tests.append(f"s.canonical_value > {_sql_number(high)}")
-            highs.append(high)
+def _range_test(low: str, high: str, unit: str) -> str:
+    """`low` or `high` (SQL numbers) lie outside the plausible range of canonical unit `unit`.
+
+    For a row pass its canonical_value twice; for a group its min and max (NULL for units without
+    bounds, and for unknown units).
+    """
+    whens = []
+    for canonical, (lo, hi) in sorted(_canonical_ranges().items()):
+        tests = ([f"{low} < {_sql_number(lo)}"] if lo is not None else []) + (
+            [f"{high} > {_sql_number(hi)}"] if hi is not None else []
+        )
         if tests:
             whens.append(f"WHEN {sql_literal(canonical)} THEN {' OR '.join(tests)}")
-    if not whens:
-        return "FALSE"
-    # Prefilter: a value inside every unit's range cannot offend, so most rows skip the CASE.
-    outside = [f"s.canonical_value < {_sql_number(max(lows))}"] if lows else []
-    outside += [f"s.canonical_value > {_sql_number(min(highs))}"] if highs else []
-    return (
-        f"({' OR '.join(outside)}) AND {_finite('s.canonical_value')} AND (CASE s.canonical_unit {' '.join(whens)} END)"
-    )
+    return f"CASE {unit} {' '.join(whens)} END" if whens else "FALSE"
 
 
 def _canonical_pair_unknown() -> str:
@@ -245,35 +249,150 @@ def _canonical_pair_unknown() -> str:
 
 _BATCH_ROWS: Final = f"{STAGING} b WHERE b.ingest_batch_id = {BATCH_PARAM}"
 
+# --- per-batch aggregates ---------------------------------------------------------------------------
+# The cross-row rules (uniqueness, consistency, freshness, anomaly) compare rows of a series with each
+# other and with the newest stored rows. Asked of the staged batch directly, each would scan and group
+# the whole batch once more (8 extra scans: ~0.3 s at 100k rows). Instead `PREPARE_SQL` scans the batch
+# once, for its series groups and the periods each series holds twice, writes what the rules need into
+# three small session-local tables, and their predicates read those. The groups also let the gate skip
+# row tests that cannot fail: see `_group_guard`. Consequence: run `PREPARE_DDL` and `PREPARE_SQL` (bind `batch`)
+# in a session before evaluating a predicate that names an AGGREGATE_TABLES table there
+# (`gate.prepare_batch` does it); in a session without them such a predicate fails loudly ("relation
+# does not exist"), it never passes silently.
+GROUPS: Final = "pg_temp.eia_quality_groups"  # one row per distinct _GROUP_KEYS of the batch
+DUPLICATES: Final = "pg_temp.eia_quality_duplicates"  # (tenant, series, period) keys staged more than once
+JUMPS: Final = "pg_temp.eia_quality_jumps"  # series whose values may jump, with the bound |value| must stay under
+AGGREGATE_TABLES: Final = (GROUPS, DUPLICATES, JUMPS)
+# A series group: the rows of one series that agree on everything the consistency rules compare.
+_GROUP_KEYS: Final = ("tenant_id", "series_id", "frequency", "unit", "canonical_unit", "canonical_currency", "source")
+PREPARE_DDL: Final = (
+    f"""CREATE TEMP TABLE IF NOT EXISTS {GROUPS.removeprefix("pg_temp.")} (batch_id text,
+        {", ".join(f"{k} text" for k in _GROUP_KEYS)}, rows bigint, max_period_end timestamptz,
+        canonical_values bigint, min_value float8, max_value float8, min_canonical float8, max_canonical float8,
+        stored_frequency text, stored_unit text, stored_canonical_unit text)""",
+    f"""CREATE TEMP TABLE IF NOT EXISTS {DUPLICATES.removeprefix("pg_temp.")} (batch_id text, tenant_id text,
+        series_id text, period timestamptz)""",
+    f"""CREATE TEMP TABLE IF NOT EXISTS {JUMPS.removeprefix("pg_temp.")} (batch_id text, tenant_id text,
+        series_id text, jump_above float8)""",
+)
+
+
+def _prepare_sql() -> tuple[str, ...]:
+    keys = ", ".join(f"b.{k}" for k in _GROUP_KEYS)
+    # A series without any stored row (its groups found none) has no history: no index is searched for it.
+    history = f"""SELECT abs(t.canonical_value) AS x FROM {TIMESERIES} t
+            WHERE s.stored AND t.tenant_id = s.tenant_id AND t.series_id = s.series_id
+                AND {_finite("t.canonical_value")}
+            ORDER BY t.period DESC LIMIT {ANOMALY_HISTORY_ROWS}"""
+    # Bounds on |canonical value| from a group's signed min/max: exact for one-signed groups; a group
+    # crossing zero (or holding NaN) gets the lower bound 0, which only makes it a suspect below.
+    low_abs = (
+        "CASE WHEN g.min_canonical >= 0 THEN g.min_canonical WHEN g.max_canonical <= 0 THEN -g.max_canonical ELSE 0 END"
+    )
+    high_abs = "greatest(abs(g.min_canonical), abs(g.max_canonical))"
+    return (
+        # The tables are session-local and only ever hold the batch being checked.
+        f"DELETE FROM {GROUPS}",
+        f"DELETE FROM {DUPLICATES}",
+        f"DELETE FROM {JUMPS}",
+        # One pass over the batch: its series groups, each with its periods, from which the periods
+        # staged twice are found series by series (a thousand-row hash per series is far cheaper than
+        # one hash over every (series, period) of the batch).
+        f"""WITH a AS MATERIALIZED (
+            SELECT {keys}, count(*) AS rows, max(b.period_end) AS max_period_end,
+                count(b.canonical_value) AS canonical_values, min(b.value) AS min_value, max(b.value) AS max_value,
+                min(b.canonical_value) AS min_canonical, max(b.canonical_value) AS max_canonical,
+                array_agg(b.period) AS periods
+            FROM {_BATCH_ROWS} GROUP BY {keys}
+        ), duplicates AS (
+            INSERT INTO {DUPLICATES}
+            SELECT {BATCH_PARAM}, s.tenant_id, s.series_id, d.period
+            FROM (SELECT DISTINCT a.tenant_id, a.series_id FROM a) s
+            CROSS JOIN LATERAL (SELECT p.period FROM a g CROSS JOIN LATERAL unnest(g.periods) AS p(period)
+                WHERE g.tenant_id = s.tenant_id AND g.series_id = s.series_id
+                GROUP BY p.period HAVING count(*) > 1) d
+        )
+        INSERT INTO {GROUPS}
+        SELECT {BATCH_PARAM}, {", ".join(f"a.{k}" for k in _GROUP_KEYS)}, a.rows, a.max_period_end,
+            a.canonical_values, a.min_value, a.max_value, a.min_canonical, a.max_canonical,
+            l.frequency, l.unit, l.canonical_unit
+        FROM a LEFT JOIN LATERAL (SELECT t.frequency, t.unit, t.canonical_unit FROM {TIMESERIES} t
+            WHERE t.tenant_id = a.tenant_id AND t.series_id = a.series_id
+            ORDER BY t.period DESC LIMIT 1) l ON TRUE""",
+        # Anomaly bounds. A value can only jump when the series' largest |value| exceeds the factor times
+        # its smallest (the median is never below the minimum), so medians are computed for those
+        # "suspect" series alone: for steady series (most of them) no value is sorted at all.
+        f"""WITH series AS (
+            SELECT g.tenant_id, g.series_id, sum(g.canonical_values) AS n, min({low_abs}) AS lo, max({high_abs}) AS hi,
+                bool_or(g.stored_frequency IS NOT NULL) AS stored
+            FROM {GROUPS} g WHERE g.batch_id = {BATCH_PARAM} GROUP BY g.tenant_id, g.series_id
+        ), suspects AS MATERIALIZED (
+            SELECT s.tenant_id, s.series_id, s.stored FROM series s
+            CROSS JOIN LATERAL (SELECT count(*) AS n, min(h.x) AS lo, max(h.x) AS hi FROM ({history}) h) h
+            WHERE s.n + h.n >= {ANOMALY_MIN_POINTS}
+                AND NOT (greatest(s.hi, h.hi) <= {_sql_number(ANOMALY_FACTOR)} * least(s.lo, h.lo))
+        ), points AS (
+            SELECT b.tenant_id, b.series_id, abs(b.canonical_value) AS x
+            FROM {STAGING} b JOIN suspects s ON s.tenant_id = b.tenant_id AND s.series_id = b.series_id
+            WHERE b.ingest_batch_id = {BATCH_PARAM} AND {_finite("b.canonical_value")}
+            UNION ALL
+            SELECT s.tenant_id, s.series_id, h.x FROM suspects s CROSS JOIN LATERAL ({history}) h
+        )
+        INSERT INTO {JUMPS}
+        SELECT {BATCH_PARAM}, m.tenant_id, m.series_id, {_sql_number(ANOMALY_FACTOR)} * m.median_abs
+        FROM (SELECT p.tenant_id, p.series_id, count(*) AS n,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY p.x) AS median_abs
+            FROM points p GROUP BY p.tenant_id, p.series_id) m
+        WHERE m.n >= {ANOMALY_MIN_POINTS} AND m.median_abs > 0""",
+    )
+
+
+PREPARE_SQL: Final = _prepare_sql()
+_BATCH_GROUPS: Final = f"{GROUPS} g WHERE g.batch_id = {BATCH_PARAM}"
+# A quoted literal (left alone), or the row alias `s.` before a column name.
+_LITERAL_OR_COLUMN: Final = re.compile(r"'(?:[^']|'')*'|(?<![\w.])s\.([a-z_]+)")
+
+
+def _group_guard(group_condition: str) -> str:
+    """TRUE when some series group of the batch (`GROUPS` g) satisfies `group_condition`.
+
+    Written before a row test as `<guard> AND (<row test>)`, it lets the gate skip the test on clean
+    batches: the guard is an uncorrelated EXISTS, which PostgreSQL evaluates once per query (an
+    init-plan over a few rows), so a FALSE guard costs each row one parameter read. The condition
+    must hold for every group holding an offending row; then the pair selects exactly the rows of
+    the row test.
+    """
+    return f"EXISTS (SELECT FROM {_BATCH_GROUPS} AND ({group_condition}))"
+
+
+def _by_group(predicate: str) -> str:
+    """A row predicate over group keys only, evaluated once per group first (see `_group_guard`)."""
+    columns = {m.group(1) for m in _LITERAL_OR_COLUMN.finditer(predicate) if m.group(1)}
+    if not columns <= set(_GROUP_KEYS):  # pragma: no cover - guards edits to the rules
+        raise ValueError(f"{predicate!r} reads {sorted(columns - set(_GROUP_KEYS))}, which are no group keys")
+    per_group = _LITERAL_OR_COLUMN.sub(lambda m: f"g.{m.group(1)}" if m.group(1) else m.group(0), predicate)
+    return f"{_group_guard(per_group)} AND ({predicate})"
+
 
 def _series_having(condition: str) -> str:
-    """Rows of the batch's series whose batch rows, grouped per series, satisfy `condition`."""
-    return f"""(s.tenant_id, s.series_id) IN (SELECT b.tenant_id, b.series_id FROM {_BATCH_ROWS}
-        GROUP BY b.tenant_id, b.series_id HAVING {condition})"""
+    """Rows of the batch's series whose series groups (`GROUPS` g), taken together, satisfy `condition`."""
+    return f"""(s.tenant_id, s.series_id) IN (SELECT g.tenant_id, g.series_id FROM {_BATCH_GROUPS}
+        GROUP BY g.tenant_id, g.series_id HAVING {condition})"""
 
 
 def _against_stored(columns: tuple[str, ...], condition: str) -> str:
-    """Rows whose (tenant, series, <columns>) group differs from the series' newest stored row.
-
-    The batch is grouped first, so the newest stored row is looked up once per group (an index
-    probe), not once per row; `condition` compares group `g` with stored row `l`.
-    """
+    """Rows whose (tenant, series, <columns>) group satisfies `condition` against the series' newest
+    stored row (`GROUPS` columns stored_*; a series with no stored row never offends)."""
     s_cols = ", ".join(f"s.{c}" for c in columns)
     g_cols = ", ".join(f"g.{c}" for c in columns)
-    b_cols = ", ".join(f"b.{c}" for c in columns)
     return f"""(s.tenant_id, s.series_id, {s_cols}) IN (SELECT g.tenant_id, g.series_id, {g_cols}
-        FROM (SELECT b.tenant_id, b.series_id, {b_cols} FROM {_BATCH_ROWS}
-            GROUP BY b.tenant_id, b.series_id, {b_cols}) g
-        CROSS JOIN LATERAL (SELECT t.unit, t.canonical_unit, t.frequency FROM {TIMESERIES} t
-            WHERE t.tenant_id = g.tenant_id AND t.series_id = g.series_id
-            ORDER BY t.period DESC LIMIT 1) l
-        WHERE {condition})"""
+        FROM {_BATCH_GROUPS} AND {condition})"""
 
 
 _FREQUENCIES_SQL: Final = _sql_in_list(FREQUENCIES)
 _EXPECTED_START: Final = _frequency_expr("s.frequency", lambda p: _period_start(p, "s.period"))
 _EXPECTED_END: Final = _frequency_expr("s.frequency", lambda p: _period_end(p, "s.period"))
-_FRESHNESS_ALLOWANCE: Final = _frequency_expr("b.frequency", lambda p: f"interval '{p.freshness}'")
+_FRESHNESS_ALLOWANCE: Final = _frequency_expr("g.frequency", lambda p: f"interval '{p.freshness}'")
 _TEXT_COLUMNS: Final = (
     "tenant_id",
     "raw_period",
@@ -287,32 +406,25 @@ _TEXT_COLUMNS: Final = (
     "description",
     "dataset",
 )
-# One scan of the batch: each series' values and periods as arrays, then per series (LATERAL) the
-# median over those values plus the newest stored ones, and the rows above the factor.
-_VALUE_JUMPS: Final = f"""(s.tenant_id, s.series_id, s.period) IN (SELECT g.tenant_id, g.series_id, r.period
-        FROM (SELECT b.tenant_id, b.series_id, array_agg(b.period) AS periods, array_agg(b.canonical_value) AS xs
-            FROM {_BATCH_ROWS} AND {_finite("b.canonical_value")}
-            GROUP BY b.tenant_id, b.series_id) g
-        CROSS JOIN LATERAL (SELECT count(*) AS n,
-                percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(v.x)) AS median_abs
-            FROM (SELECT unnest(g.xs) AS x
-                UNION ALL
-                (SELECT t.canonical_value FROM {TIMESERIES} t
-                    WHERE t.tenant_id = g.tenant_id AND t.series_id = g.series_id
-                        AND {_finite("t.canonical_value")}
-                    ORDER BY t.period DESC LIMIT {ANOMALY_HISTORY_ROWS})) v) m
-        CROSS JOIN LATERAL unnest(g.periods, g.xs) AS r(period, x)
-        WHERE m.n >= {ANOMALY_MIN_POINTS} AND m.median_abs > 0
-            AND abs(r.x) > {_sql_number(ANOMALY_FACTOR)} * m.median_abs)"""
+# Rows of series with a possible jump (`JUMPS`) whose |value| exceeds their series' bound. The first
+# IN is over the few suspect series: when there are none it is FALSE at once and the second subquery,
+# which reads the batch, is never run.
+_VALUE_JUMPS: Final = f"""(s.tenant_id, s.series_id) IN (SELECT j.tenant_id, j.series_id FROM {JUMPS} j
+        WHERE j.batch_id = {BATCH_PARAM})
+    AND (s.tenant_id, s.series_id, s.period) IN (SELECT b.tenant_id, b.series_id, b.period
+        FROM {STAGING} b JOIN {JUMPS} j ON j.tenant_id = b.tenant_id AND j.series_id = b.series_id
+        WHERE b.ingest_batch_id = {BATCH_PARAM} AND j.batch_id = {BATCH_PARAM}
+            AND {_finite("b.canonical_value")} AND abs(b.canonical_value) > j.jump_above)"""
 
 
 def _required(column: str, kind: Kind = "completeness") -> Rule:
+    predicate = _blank(f"s.{column}")
     return Rule(
         name=f"{column}_present",
         severity="fail",
         kind=kind,
         description=f"{column} is present (not NULL, not blank)",
-        predicate=_blank(f"s.{column}"),
+        predicate=_by_group(predicate) if column in _GROUP_KEYS else predicate,
     )
 
 
@@ -364,7 +476,7 @@ RULES: Final[tuple[Rule, ...]] = (
         severity="warn",
         kind="completeness",
         description="the row says which unit EIA reported",
-        predicate=_blank("s.unit"),
+        predicate=_by_group(_blank("s.unit")),
     ),
     # --- validity ---------------------------------------------------------------------------------
     Rule(
@@ -372,14 +484,14 @@ RULES: Final[tuple[Rule, ...]] = (
         severity="fail",
         kind="validity",
         description=f"frequency is one of {', '.join(FREQUENCIES)}",
-        predicate=f"s.frequency NOT IN ({_FREQUENCIES_SQL}) AND {_not_blank('s.frequency')}",
+        predicate=_by_group(f"s.frequency NOT IN ({_FREQUENCIES_SQL}) AND {_not_blank('s.frequency')}"),
     ),
     Rule(
         name="source_known",
         severity="fail",
         kind="validity",
         description=f"source is one of {', '.join(SOURCES)}",
-        predicate=f"s.source NOT IN ({_sql_in_list(SOURCES)}) AND {_not_blank('s.source')}",
+        predicate=_by_group(f"s.source NOT IN ({_sql_in_list(SOURCES)}) AND {_not_blank('s.source')}"),
     ),
     Rule(
         name="period_aligned",
@@ -408,7 +520,9 @@ RULES: Final[tuple[Rule, ...]] = (
         kind="validity",
         description="period does not start later than now() + the frequency's tolerance "
         "(3 years for monthly/quarterly/annual, which allows STEO forecasts)",
-        predicate=_frequency_expr("s.frequency", lambda p: f"s.period > now() + interval '{p.future_tolerance}'"),
+        # Every tolerance is positive, so only periods after now() can offend: one comparison for the rest.
+        predicate="s.period > now() AND "
+        + _frequency_expr("s.frequency", lambda p: f"s.period > now() + interval '{p.future_tolerance}'"),
     ),
     Rule(
         name="series_id_length",
@@ -429,24 +543,31 @@ RULES: Final[tuple[Rule, ...]] = (
         severity="fail",
         kind="validity",
         description="the unit is in the unit table (units.csv): unit present but canonical_unit NULL",
-        predicate=f"s.canonical_unit IS NULL AND {_not_blank('s.unit')}",
+        predicate=_by_group(f"s.canonical_unit IS NULL AND {_not_blank('s.unit')}"),
     ),
     Rule(
         name="canonical_unit_known",
         severity="fail",
         kind="validity",
         description="canonical_unit and canonical_currency are a pair the unit table defines",
-        predicate=_canonical_pair_unknown(),
+        predicate=_by_group(_canonical_pair_unknown()),
     ),
     Rule(
         name="value_finite",
         severity="fail",
         kind="validity",
         description="value and canonical_value are finite numbers (no NaN or infinity)",
-        predicate=(
-            "(s.value IS NOT NULL AND NOT " + _finite("s.value") + ") OR "
-            "(s.canonical_value IS NOT NULL AND NOT " + _finite("s.canonical_value") + ")"
-        ),
+        # NaN sorts above Infinity, so a group's min and max show whether it holds a non-finite number.
+        predicate=_group_guard(
+            " OR ".join(
+                f"g.max_{c} >= 'Infinity'::float8 OR g.min_{c} <= '-Infinity'::float8" for c in ("value", "canonical")
+            )
+        )
+        + " AND ((s.value IS NOT NULL AND NOT "
+        + _finite("s.value")
+        + ") OR (s.canonical_value IS NOT NULL AND NOT "
+        + _finite("s.canonical_value")
+        + "))",
     ),
     Rule(
         name="canonical_value_consistent",
@@ -460,6 +581,8 @@ RULES: Final[tuple[Rule, ...]] = (
             "s.canonical_unit IS NOT NULL AND ("
             "(s.value IS NULL) <> (s.canonical_value IS NULL) OR s.conversion_factor IS NULL OR ("
             f"{_finite('s.value')} AND {_finite('s.canonical_value')} AND "
+            # Exact equality (the normal case: both sides are the same IEEE product) skips the tolerance test.
+            "s.canonical_value <> s.value * s.conversion_factor AND "
             "abs(s.canonical_value - s.value * s.conversion_factor) > "
             f"{CANONICAL_RELATIVE_TOLERANCE!r} * abs(s.value * s.conversion_factor)))"
         ),
@@ -469,7 +592,9 @@ RULES: Final[tuple[Rule, ...]] = (
         severity="fail",
         kind="validity",
         description="canonical_value lies in its canonical unit's plausible range (unit table min/max)",
-        predicate=_range_predicate(),
+        predicate=_group_guard(_range_test("g.min_canonical", "g.max_canonical", "g.canonical_unit"))
+        + f" AND {_finite('s.canonical_value')}"
+        + f" AND ({_range_test('s.canonical_value', 's.canonical_value', 's.canonical_unit')})",
     ),
     # --- uniqueness -------------------------------------------------------------------------------
     Rule(
@@ -477,8 +602,8 @@ RULES: Final[tuple[Rule, ...]] = (
         severity="fail",
         kind="uniqueness",
         description="one row per (tenant_id, series_id, period) in the batch",
-        predicate=f"""(s.tenant_id, s.series_id, s.period) IN (SELECT b.tenant_id, b.series_id, b.period
-        FROM {_BATCH_ROWS} GROUP BY b.tenant_id, b.series_id, b.period HAVING count(*) > 1)""",
+        predicate=f"""(s.tenant_id, s.series_id, s.period) IN (SELECT d.tenant_id, d.series_id, d.period
+        FROM {DUPLICATES} d WHERE d.batch_id = {BATCH_PARAM})""",
     ),
     # --- consistency ------------------------------------------------------------------------------
     Rule(
@@ -487,8 +612,8 @@ RULES: Final[tuple[Rule, ...]] = (
         kind="consistency",
         description="all rows of a series in the batch have one (known) frequency",
         predicate=_series_having(
-            f"min(b.frequency) FILTER (WHERE b.frequency IN ({_FREQUENCIES_SQL})) "
-            f"<> max(b.frequency) FILTER (WHERE b.frequency IN ({_FREQUENCIES_SQL}))"
+            f"min(g.frequency) FILTER (WHERE g.frequency IN ({_FREQUENCIES_SQL})) "
+            f"<> max(g.frequency) FILTER (WHERE g.frequency IN ({_FREQUENCIES_SQL}))"
         ),
     ),
     Rule(
@@ -496,7 +621,7 @@ RULES: Final[tuple[Rule, ...]] = (
         severity="fail",
         kind="consistency",
         description="all rows of a series in the batch have one canonical unit",
-        predicate=_series_having("min(b.canonical_unit) <> max(b.canonical_unit)"),
+        predicate=_series_having("min(g.canonical_unit) <> max(g.canonical_unit)"),
     ),
     Rule(
         name="series_single_unit_text",
@@ -504,7 +629,7 @@ RULES: Final[tuple[Rule, ...]] = (
         kind="consistency",
         description="all rows of a series in the batch spell the unit the same way",
         predicate=_series_having(
-            "min(b.unit) <> max(b.unit) AND min(b.canonical_unit) IS NOT DISTINCT FROM max(b.canonical_unit)"
+            "min(g.unit) <> max(g.unit) AND min(g.canonical_unit) IS NOT DISTINCT FROM max(g.canonical_unit)"
         ),
     ),
     Rule(
@@ -513,7 +638,7 @@ RULES: Final[tuple[Rule, ...]] = (
         kind="consistency",
         description="a series keeps the frequency of its newest stored row",
         predicate=_against_stored(
-            ("frequency",), f"g.frequency <> l.frequency AND g.frequency IN ({_FREQUENCIES_SQL})"
+            ("frequency",), f"g.frequency <> g.stored_frequency AND g.frequency IN ({_FREQUENCIES_SQL})"
         ),
     ),
     Rule(
@@ -521,7 +646,7 @@ RULES: Final[tuple[Rule, ...]] = (
         severity="fail",
         kind="consistency",
         description="a series keeps the canonical unit of its newest stored row",
-        predicate=_against_stored(("canonical_unit",), "g.canonical_unit <> l.canonical_unit"),
+        predicate=_against_stored(("canonical_unit",), "g.canonical_unit <> g.stored_canonical_unit"),
     ),
     Rule(
         name="unit_text_unchanged",
@@ -529,7 +654,7 @@ RULES: Final[tuple[Rule, ...]] = (
         kind="consistency",
         description="a series keeps the unit text of its newest stored row (same canonical unit: drift)",
         predicate=_against_stored(
-            ("unit", "canonical_unit"), "g.canonical_unit = l.canonical_unit AND g.unit <> l.unit"
+            ("unit", "canonical_unit"), "g.canonical_unit = g.stored_canonical_unit AND g.unit <> g.stored_unit"
         ),
     ),
     # --- volume -----------------------------------------------------------------------------------
@@ -555,7 +680,7 @@ RULES: Final[tuple[Rule, ...]] = (
         severity="warn",
         kind="freshness",
         description="the newest period of each series is within its frequency's publication lag",
-        predicate=_series_having(f"max(b.period_end) < now() - max({_FRESHNESS_ALLOWANCE})"),
+        predicate=_series_having(f"max(g.max_period_end) < now() - max({_FRESHNESS_ALLOWANCE})"),
     ),
     # --- anomaly ----------------------------------------------------------------------------------
     Rule(

@@ -21,6 +21,7 @@ from tasks.quality.gate import (
     BATCH_BLOCKED,
     GateResult,
     gate_summary_markdown,
+    prepare_batch,
     quarantine_failures,
     record_results,
     run_gate,
@@ -218,6 +219,7 @@ def _run(dsn: str, planted: Planted, rule_name: str | None = None, *, quarantine
         outcome = Outcome(ctx, result)
         with psycopg.connect(dsn) as conn:
             if rule_name is not None and rule(rule_name).predicate is not None:
+                prepare_batch(conn, ctx.batch_id)
                 sql = offending_rows_sql(rule(rule_name))
                 outcome = dataclasses.replace(
                     outcome, offending=len(conn.execute(sql, {"batch": ctx.batch_id}).fetchall())

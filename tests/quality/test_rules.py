@@ -20,7 +20,18 @@ from tasks.quality.contract import (
     soda_expression,
     staged_column_types,
 )
-from tasks.quality.rules import BATCH_PARAM, FREQUENCY_POLICY, KINDS, RULES, rule
+from tasks.quality.rules import (
+    AGGREGATE_TABLES,
+    BATCH_PARAM,
+    DUPLICATES,
+    FREQUENCY_POLICY,
+    GROUPS,
+    JUMPS,
+    KINDS,
+    RULES,
+    rule,
+)
+from tasks.store.tables import STAGING
 
 
 def test_registry_has_at_least_25_uniquely_named_rules() -> None:
@@ -64,16 +75,47 @@ def test_range_rule_is_generated_from_the_unit_table() -> None:
     assert "WHEN 'MWh'" not in sql  # energy is unbounded: net generation can be negative
 
 
+def _subqueries(predicate: str) -> list[str]:
+    """The top-level `(SELECT ...)` subqueries of a predicate, parentheses balanced."""
+    found, start = [], predicate.find("(SELECT")
+    while start >= 0:
+        depth = 0
+        for end in range(start, len(predicate)):
+            depth += {"(": 1, ")": -1}.get(predicate[end], 0)
+            if depth == 0:
+                break
+        found.append(predicate[start : end + 1])
+        start = predicate.find("(SELECT", end)
+    return found
+
+
 def test_cross_row_predicates_are_uncorrelated_and_restricted_to_the_batch() -> None:
-    """Subqueries never mention the outer row (so they run once) and read staging only for the batch."""
+    """Subqueries never mention the outer row (so they run once) and read staging and the per-batch
+    aggregates only for the batch."""
+    aliases = {STAGING: "b", GROUPS: "g", DUPLICATES: "d", JUMPS: "j"}
     for r in RULES:
         predicate = r.predicate or ""
         if "SELECT" not in predicate:
             continue
-        subqueries = predicate[predicate.index("(SELECT") :]
-        assert not re.search(r"(?<![\w.])s\.", subqueries), r.name
-        assert subqueries.count("eia_series_staging b") == subqueries.count(f"b.ingest_batch_id = {BATCH_PARAM}")
+        for subquery in _subqueries(predicate):
+            assert not re.search(r"(?<![\w.])s\.", subquery), r.name
+            for table, alias in aliases.items():
+                column = "ingest_batch_id" if table == STAGING else "batch_id"
+                reads = subquery.count(f"{table} {alias}")
+                assert reads == subquery.count(f"{alias}.{column} = {BATCH_PARAM}"), (r.name, table)
         assert "%" not in predicate.replace(BATCH_PARAM, ""), r.name
+
+
+def test_cross_row_rules_read_the_per_batch_aggregates_not_the_whole_batch() -> None:
+    """Only value_jump reads staging again, and only behind a test on the (usually empty) jump table."""
+    for r in RULES:
+        predicate = r.predicate or ""
+        if "SELECT" not in predicate:
+            continue
+        assert any(table in predicate for table in AGGREGATE_TABLES), r.name
+        if STAGING in predicate:
+            assert r.name == "value_jump"
+            assert predicate.index(JUMPS) < predicate.index(STAGING)
 
 
 def test_contract_is_valid_yaml_with_one_check_per_rule() -> None:
@@ -102,7 +144,13 @@ def test_contract_checks_follow_the_rules() -> None:
         "level": "warn",
     }
     unknown = checks["unknown_unit"]["failed_rows"]
-    assert unknown["expression"] == "canonical_unit IS NULL AND (unit >= '!' COLLATE \"C\" OR btrim(unit) <> '')"
+    row_test = "canonical_unit IS NULL AND (unit >= '!' COLLATE \"C\" OR btrim(unit) <> '')"
+    # The row test, behind the same test on the batch's series groups (the Soda expression drops `s.`).
+    group_test = "g.canonical_unit IS NULL AND (g.unit >= '!' COLLATE \"C\" OR btrim(g.unit) <> '')"
+    assert unknown["expression"] == (
+        "EXISTS (SELECT FROM pg_temp.eia_quality_groups g WHERE g.batch_id = '${var.BATCH_ID}' "
+        f"AND ({group_test})) AND ({row_test})"
+    )
     assert unknown["threshold"] == {"must_be_less_than_or_equal": 0, "level": "fail"}
     jump = checks["value_jump"]["failed_rows"]
     assert "'${var.BATCH_ID}'" in jump["expression"] and BATCH_PARAM not in jump["expression"]
@@ -126,12 +174,12 @@ def test_soda_expression_drops_only_the_row_alias() -> None:
 
 
 def test_offending_rows_sql_uses_the_predicate_and_the_batch() -> None:
-    sql = offending_rows_sql(rule("unknown_unit"))
+    sql = offending_rows_sql(rule("period_end_after_period"))
     assert sql == (
-        "SELECT s.* FROM eia_series_staging s WHERE s.ingest_batch_id = %(batch)s "
-        "AND (s.canonical_unit IS NULL AND (s.unit >= '!' COLLATE \"C\" OR btrim(s.unit) <> ''))"
+        "SELECT s.* FROM eia_series_staging s WHERE s.ingest_batch_id = %(batch)s AND (s.period_end <= s.period)"
     )
-    assert "= 'b''1'" in offending_rows_literal_sql(rule("unknown_unit"), "b'1")
+    literal = offending_rows_literal_sql(rule("unknown_unit"), "b'1")
+    assert "s.ingest_batch_id = 'b''1'" in literal and "g.batch_id = 'b''1'" in literal
     with pytest.raises(ValueError, match="batch-level"):
         offending_rows_sql(rule("batch_not_empty"))
 
