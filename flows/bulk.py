@@ -152,7 +152,7 @@ async def _ingest_dataset(
             timeout_s=DOWNLOAD_READ_TIMEOUT_S,
             validators=validators,
         )
-        report.downloaded = not download.not_modified
+        report.downloaded, report.requests = not download.not_modified, 1
         sha256 = download.sha256
         if download.not_modified:
             if not kept_copy and loaded is not None:
@@ -282,6 +282,7 @@ async def ingest_eia_bulk(
         start_run(conn, run_id, FLOW_NAME, settings.tenant_id)
 
     reports: list[DatasetReport] = []
+    manifest_requests = 0
     message = _check_parameters(
         batch_size, max_batches, max_line_bytes, max_download_bytes, max_member_bytes, max_compression_ratio
     )
@@ -301,6 +302,7 @@ async def ingest_eia_bulk(
             progress=sys.stderr.isatty() if progress is None else progress,
         )
         base = await bulk_url(endpoints_block)
+        manifest_requests = 1
         manifest = await asyncio.to_thread(fetch_bulk_manifest, base, settings.client.timeout_s)
         log.info("bulk manifest %s lists %d datasets", manifest.url, len(manifest.entries))
         for code in codes:
@@ -332,6 +334,7 @@ async def ingest_eia_bulk(
             f"from {c.received} rows"
         )
     summary.series = sum(r.lines for r in reports)
+    summary.requests = manifest_requests + sum(r.requests for r in reports)
     summary.details = {"datasets": {r.dataset: r.status for r in reports}}
     with connect(settings.dsn, autocommit=True) as conn:
         finish_run(conn, summary, status=status, message=message)

@@ -35,7 +35,7 @@ def register_run(run_app: typer.Typer) -> None:
         from flows.cli import _run, console, out
 
         async def run() -> State[Any]:
-            state: State[Any] = await ingest_eia_bulk(  # type: ignore[assignment]
+            state: State[Any] = await ingest_eia_bulk(
                 datasets=dataset,
                 batch_size=batch_size,
                 max_batches=max_batches,

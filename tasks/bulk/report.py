@@ -28,7 +28,8 @@ class DatasetReport:
     total_counts: Counts | None = None  # the whole archive, when it spans runs
     batches: int = 0
     lines: int = 0
-    downloaded: bool = False
+    downloaded: bool = False  # a new archive was transferred (not a 304)
+    requests: int = 0  # HTTP requests for the archive (a 304 counts)
     resumed_from_line: int | None = None  # 1-based
     duration_s: float = 0.0
     failed_checks: list[str] = field(default_factory=list)

@@ -37,7 +37,7 @@ class Bulk:
         dataset.bulk_files = {f"{code}.zip": content for code, content in archives.items()}
 
     async def run(self, *datasets: str, **params: Any) -> tuple[State[Any], BulkRunResult]:
-        state: State[Any] = await ingest_eia_bulk(  # type: ignore[assignment]
+        state: State[Any] = await ingest_eia_bulk(
             datasets=list(datasets), work_dir=str(self.work_dir), progress=False, return_state=True, **params
         )
         result = bulk_run_result(state)

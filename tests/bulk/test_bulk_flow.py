@@ -187,7 +187,8 @@ async def test_a_load_dying_after_two_batches_resumes_mid_line_from_its_checkpoi
 ) -> None:
     lines = [*synthetic_archive_lines(12_000, seed=3), *_bad_lines()]
     bulk.serve({"SYN": archive_bytes("SYN", lines)})
-    real_load_batch = bulk_load.load_batch
+    from tasks.store.load import load_batch as real_load_batch
+
     calls = 0
 
     def dies_after_two_batches(*args: Any, **kwargs: Any) -> Any:
@@ -198,7 +199,7 @@ async def test_a_load_dying_after_two_batches_resumes_mid_line_from_its_checkpoi
         return real_load_batch(*args, **kwargs)
 
     monkeypatch.setattr(bulk_load, "load_batch", dies_after_two_batches)
-    killed: State[Any] = await ingest_eia_bulk(  # type: ignore[assignment]
+    killed: State[Any] = await ingest_eia_bulk(
         datasets=["SYN"], batch_size=4_000, work_dir=str(bulk.work_dir), progress=False, return_state=True
     )
     assert killed.is_failed()

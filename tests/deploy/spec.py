@@ -31,7 +31,7 @@ ALL_FLOWS: Final = frozenset(SCHEDULES)
 INGESTION: Final = frozenset({"ingest_eia_series_timescale", "ingest_eia_bulk"})
 
 # The single switch: set to ALL_FLOWS when every flow module has landed.
-REQUIRED_FLOWS: Final[frozenset[str]] = frozenset({"ingest_eia_series_timescale"})
+REQUIRED_FLOWS: Final[frozenset[str]] = ALL_FLOWS
 
 DEPLOYMENT_NAME: Final = "prod"
 PRODUCTION_POOL: Final = "eia-kubernetes"
