@@ -44,7 +44,7 @@ from tasks.ops.runlog import Counts, RunSummary, finish_run, start_run
 from tasks.pipeline import publish_outbox
 from tasks.settings import RunSettings
 from tasks.store.database import connect, data_dir
-from tasks.store.staging import BatchContext
+from tasks.store.staging import BatchContext, drop_abandoned_staging
 
 FLOW_NAME: Final = "ingest_eia_bulk"
 # The runbook's datasets. EBA (hourly grid data) is the largest: about 700 MB compressed.
@@ -280,6 +280,8 @@ async def ingest_eia_bulk(
     summary = RunSummary(run_id, FLOW_NAME, settings.tenant_id)
     with connect(settings.dsn, autocommit=True) as conn:
         start_run(conn, run_id, FLOW_NAME, settings.tenant_id)
+        if abandoned := drop_abandoned_staging(conn):
+            log.info("removed %d staged row(s) left by a killed earlier run (never merged)", abandoned)
 
     reports: list[DatasetReport] = []
     manifest_requests = 0

@@ -37,13 +37,13 @@ from tasks.pipeline import (
 )
 from tasks.report import EntryReport, markdown_summary, publish_report, table_rows
 from tasks.settings import RunSettings
-from tasks.store.database import connect
+from tasks.store.database import DatabaseUnavailable, connect
 from tasks.store.migrations import pending
-from tasks.store.staging import BatchContext
+from tasks.store.staging import BatchContext, drop_abandoned_staging
 
 FLOW_NAME = "ingest_eia_series_timescale"
 # Errors after which no other request can succeed: stop the whole run at once.
-FATAL = (EiaAuthError, EiaBreakerOpen, LimitsMissing, QuotaExhausted)
+FATAL = (EiaAuthError, EiaBreakerOpen, LimitsMissing, QuotaExhausted, DatabaseUnavailable)
 
 
 class SchemaNotCurrent(RuntimeError):
@@ -144,6 +144,13 @@ async def ingest_eia_series_timescale(
     summary = RunSummary(run_id, FLOW_NAME, settings.tenant_id)
     with connect(settings.dsn, autocommit=True) as conn:
         start_run(conn, run_id, FLOW_NAME, settings.tenant_id)
+        if abandoned := drop_abandoned_staging(conn):
+            log.info("removed %d staged row(s) left by a killed earlier run (never merged)", abandoned)
+    if settings.kafka is not None:
+        # Messages an earlier run could not deliver (broker down) go first: a later run delivers them.
+        leftover = publish_outbox(settings.dsn, settings.kafka)
+        if leftover.sent:
+            log.info("Kafka: delivered %d message(s) left in the outbox by earlier runs", leftover.sent)
 
     plan = plan_series_requests(settings.dsn, settings.tenant_id, catalog_path, entries, series, start, end)
     summary.series = len(plan)

@@ -22,6 +22,7 @@ from tasks.normalize.api_rows import normalize_route_rows, normalize_seriesid_ro
 from tasks.normalize.observation import SOURCE_API, NormalizeResult
 from tasks.publish.outbox import DrainResult, drain_outbox
 from tasks.publish.producer import KafkaSettings
+from tasks.quality.tasks import report_batch_quality
 from tasks.store.database import connect
 from tasks.store.load import BatchOutcome, LoadTargets, load_batch
 from tasks.store.staging import BatchContext
@@ -90,7 +91,9 @@ def normalize_fetched(request: FetchRequest, outcome: FetchOutcome) -> Normalize
 def load_batch_task(
     dsn: str, ctx: BatchContext, result: NormalizeResult, targets: LoadTargets, retention_years: int
 ) -> BatchOutcome:
-    return load_batch(dsn, ctx, result, targets, retention_years=retention_years)
+    outcome = load_batch(dsn, ctx, result, targets, retention_years=retention_years)
+    report_batch_quality(outcome.batch_id, outcome.gate)
+    return outcome
 
 
 @task(name="publish-outbox", cache_policy=NO_CACHE)

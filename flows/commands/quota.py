@@ -3,7 +3,7 @@
 Usage comes from the durable ledger shared by every worker, so the numbers are the same whichever
 machine asks. A reset never deletes counts (spend and history stay intact): it restarts the hour's
 or the day's quota from now, and the audit log records who did it and when. The JSON keys of
-`status --json` are documented in docs/quota.md and checked against docs/quota-status.schema.json.
+`status --json` are documented in the README (Cost controls) and checked against docs/quota-status.schema.json.
 """
 
 from __future__ import annotations

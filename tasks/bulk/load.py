@@ -55,6 +55,7 @@ from tasks.normalize.bulk_lines import MAX_LINE_PAYLOAD, BulkLine, Category, Ser
 from tasks.normalize.identity import ResultBuilder
 from tasks.normalize.observation import SOURCE_BULK, NormalizeResult, Observation, Rejection
 from tasks.ops.runlog import Counts
+from tasks.quality.tasks import report_batch_quality
 from tasks.store.database import connect, transaction
 from tasks.store.load import LoadTargets, load_batch
 from tasks.store.staging import BatchContext
@@ -531,6 +532,7 @@ def _load_one(dsn: str, batch: Batch, config: BulkLoadConfig, targets: LoadTarge
         dsn, ctx, batch.result, targets, retention_years=config.retention_years, after_merge=after_merge
     )
     outcome.counts.add(result.counts)
+    report_batch_quality(result.batch_id, result.gate)
     if not result.passed:
         outcome.status = "failed"
         outcome.failed_checks = list(result.failed_checks)

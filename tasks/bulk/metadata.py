@@ -16,6 +16,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from tasks.normalize.bulk_lines import Category, SeriesMeta
+from tasks.ops.redact import scrub_text
 from tasks.store.tables import CATEGORIES, METADATA
 
 _META_TEXT = (
@@ -37,7 +38,11 @@ def _json(value: object) -> str | None:
     if not value:
         return None
     # JSONB cannot hold NUL characters.
-    return json.dumps(value, separators=(",", ":"), default=str).replace("\\u0000", "")
+    return scrub_text(json.dumps(value, separators=(",", ":"), default=str).replace("\\u0000", ""))
+
+
+def _text(value: str | None) -> str | None:
+    return None if value is None else scrub_text(value)
 
 
 def upsert_series_metadata(conn: psycopg.Connection[TupleRow], tenant_id: str, metas: Iterable[SeriesMeta]) -> int:
@@ -47,7 +52,8 @@ def upsert_series_metadata(conn: psycopg.Connection[TupleRow], tenant_id: str, m
         return 0
     rows = list(latest.values())
     arrays: list[list[object]] = [[m.series_id for m in rows]]
-    arrays += [[getattr(m, c) for m in rows] for c in _META_TEXT]
+    # Free text from the archive can carry a URL with a key in it; nothing stored may hold one.
+    arrays += [[_text(getattr(m, c)) for m in rows] for c in _META_TEXT]
     arrays += [[m.latitude for m in rows], [m.longitude for m in rows], [_json(m.extra) for m in rows]]
     casts = ", ".join(["%s::text[]"] * (1 + len(_META_TEXT)) + ["%s::float8[]", "%s::float8[]", "%s::text[]"])
     columns = ", ".join(_META_COLUMNS)
@@ -90,8 +96,8 @@ def upsert_categories(
             dataset,
             [c.category_id for c in rows],
             [c.parent_category_id for c in rows],
-            [c.name for c in rows],
-            [c.notes for c in rows],
+            [_text(c.name) for c in rows],
+            [_text(c.notes) for c in rows],
             [json.dumps(list(c.childseries)) for c in rows],
         ),
     )

@@ -48,8 +48,7 @@ EXCEL_ADDIN_VERSION: Final = "2.1.0"
 DEFAULT_PAGE_CAP: Final = 5000
 REGISTER_URL: Final = "https://www.eia.gov/opendata/register.php"
 API_KEY_INVALID_MESSAGE: Final = (
-    "An invalid api_key has been supplied. Please check the api_key or register for a new one at "
-    + REGISTER_URL
+    "An invalid api_key has been supplied. Please check the api_key or register for a new one at " + REGISTER_URL
 )
 API_KEY_MISSING_MESSAGE: Final = "No api_key was supplied. Please register for one at " + REGISTER_URL
 OVER_RATE_LIMIT_MESSAGE: Final = (
@@ -268,9 +267,7 @@ def _parse_query(params: Any, page_cap: int) -> _Query:
     return _Query(
         frequency=str(frequency) if frequency else None,
         data=tuple(_strings(params.get("data"))),
-        facets=tuple(
-            (str(k), frozenset(_strings(v))) for k, v in (facets.items() if isinstance(facets, dict) else [])
-        ),
+        facets=tuple((str(k), frozenset(_strings(v))) for k, v in (facets.items() if isinstance(facets, dict) else [])),
         start=str(params["start"]) if params.get("start") else None,
         end=str(params["end"]) if params.get("end") else None,
         sort=tuple(_sort_spec(spec) for spec in sort_specs),
@@ -318,9 +315,7 @@ class _SelectionCache:
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._entries: OrderedDict[tuple[Any, ...], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[tuple[Any, ...], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = OrderedDict()
 
     def matched(self, rows: list[dict[str, Any]], query: _Query) -> list[dict[str, Any]]:
         key = (id(rows), len(rows), query.selection)
@@ -470,9 +465,7 @@ class EiaReplayServer:
     def _api_response(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         return self._api_bytes(_json_bytes(body), status, headers)
 
-    def _api_bytes(
-        self, content: bytes, status: int = 200, headers: dict[str, str] | None = None
-    ) -> Response:
+    def _api_bytes(self, content: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         return Response(
             content,
             status_code=status,
@@ -485,17 +478,13 @@ class EiaReplayServer:
             },
         )
 
-    def _gateway_error(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> Response:
+    def _gateway_error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
         return self._api_response({"error": {"code": code, "message": message}}, status, headers)
 
     def _eia_error(self, status: int, message: str) -> Response:
         return self._api_response({"error": message, "code": status}, status)
 
-    def _envelope(
-        self, response: dict[str, Any], command: str, params: Any, truncated: bool
-    ) -> dict[str, Any]:
+    def _envelope(self, response: dict[str, Any], command: str, params: Any, truncated: bool) -> dict[str, Any]:
         warning = {
             "warning": "incomplete return",
             "description": f"The API can only return {self.page_cap} rows in JSON format.  Please consider "
@@ -532,9 +521,7 @@ class EiaReplayServer:
                 return True
             return False
 
-    async def _serve_api(
-        self, request: Request, build: Callable[[Any], Response], *, data_request: bool
-    ) -> Response:
+    async def _serve_api(self, request: Request, build: Callable[[Any], Response], *, data_request: bool) -> Response:
         if self.faults.latency_s > 0:
             await asyncio.sleep(self.faults.latency_s)
         faults = self.faults
@@ -616,9 +603,7 @@ class EiaReplayServer:
         if data:
             return self._api_response(self._envelope(_derived_metadata(path, data), command, params, False))
         prefix = f"{path}/" if path else ""
-        children = sorted(
-            {r[len(prefix) :].split("/")[0] for r in self.dataset.routes if r.startswith(prefix)}
-        )
+        children = sorted({r[len(prefix) :].split("/")[0] for r in self.dataset.routes if r.startswith(prefix)})
         if not children:
             raise _EiaError(404, f"Invalid route '{path}'. No route exists at {command}")
         response = {
@@ -713,9 +698,7 @@ def _derived_metadata(path: str, choices: list[RouteData]) -> dict[str, Any]:
     units_of = {c: sample.get(f"{c}-units") for c in data_columns(sample)}
     descriptive = ("-name", "Name", "-description", "Description", "units", "unit")
     facet_ids = [
-        k
-        for k in sample
-        if k != "period" and k not in data_and_unit_columns(sample) and not k.endswith(descriptive)
+        k for k in sample if k != "period" and k not in data_and_unit_columns(sample) and not k.endswith(descriptive)
     ]
     periods = [str(r.get("period")) for r in first.rows]
     response: dict[str, Any] = {

@@ -194,9 +194,7 @@ def period_tokens(frequency: str, start: str, count: int) -> list[str]:
             return [str(int(start) + i) for i in range(count)]
         if frequency in ("quarterly", "monthly"):
             # Count periods from year 0 so that stepping across a year boundary is plain arithmetic.
-            per_year, pattern = (
-                (4, r"(\d{4})-Q([1-4])") if frequency == "quarterly" else (12, r"(\d{4})-(\d{2})")
-            )
+            per_year, pattern = (4, r"(\d{4})-Q([1-4])") if frequency == "quarterly" else (12, r"(\d{4})-(\d{2})")
             match = re.fullmatch(pattern, start)
             if match is None or not 1 <= int(match.group(2)) <= per_year:
                 raise _bad_start(frequency, start)
@@ -372,9 +370,7 @@ def _rto_fuel_type(dataset: ReplayDataset) -> None:
             facets={"respondent": "US48"},
             extra={"respondent-name": "United States Lower 48", "fueltype": fuel, "type-name": name},
             unit="megawatthours",
-            value_fn=_solar_mwh
-            if fuel == "SUN"
-            else _wave(mean, cycle=24, amplitude=swing, phase=18, decimals=0),
+            value_fn=_solar_mwh if fuel == "SUN" else _wave(mean, cycle=24, amplitude=swing, phase=18, decimals=0),
         )
         _add_new_rows(dataset, "electricity/rto/fuel-type-data", "hourly", rows)
 
@@ -449,9 +445,7 @@ def _gasoline_spot(dataset: ReplayDataset) -> None:
             "product-name": "Conventional Regular Gasoline",
             "process": "PF4",
             "process-name": "Spot Price FOB",
-            "series-description": (
-                "New York Harbor Conventional Gasoline Regular Spot Price FOB (Dollars per Gallon)"
-            ),
+            "series-description": ("New York Harbor Conventional Gasoline Regular Spot Price FOB (Dollars per Gallon)"),
         },
         unit="$/GAL",
         unit_column="units",

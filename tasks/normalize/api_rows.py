@@ -85,9 +85,7 @@ def _emit(
     value, raw_value, flag = parse_value_parts(raw)
     problem = context.problem()
     if problem is None:
-        problem = (
-            builder.accept(context, period, value, raw_value, flag) if isinstance(period, Period) else period
-        )
+        problem = builder.accept(context, period, value, raw_value, flag) if isinstance(period, Period) else period
     if problem is not None:
         reason, detail = problem
         builder.reject(

@@ -55,9 +55,7 @@ def _escape(text: str) -> str:
 def route_series_id(route: str, column: str, frequency: str, facets: Mapping[str, str]) -> str:
     """E.g. `EIA2:electricity/retail-sales:price:M:sectorid=ALL;stateid=US` (facets sorted by id)."""
     parts = ";".join(f"{_escape(str(k))}={_escape(str(v))}" for k, v in sorted(facets.items()))
-    return (
-        f"{ROUTE_ID_PREFIX}:{_escape(route.strip('/'))}:{_escape(column)}:{frequency_code(frequency)}:{parts}"
-    )
+    return f"{ROUTE_ID_PREFIX}:{_escape(route.strip('/'))}:{_escape(column)}:{frequency_code(frequency)}:{parts}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +90,7 @@ class SeriesContext:
                 return "field_too_long", f"{name} is {len(text)} characters, longer than {MAX_TEXT_LENGTH}"
         return None
 
-    def observe(
-        self, period: Period, value: float | None, raw_value: str | None, flag: str | None
-    ) -> Observation:
+    def observe(self, period: Period, value: float | None, raw_value: str | None, flag: str | None) -> Observation:
         """The observation of this series for one period and parsed value (see `parse_value`)."""
         factor = self.conversion_factor
         canonical_value: float | None = None

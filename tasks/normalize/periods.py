@@ -139,9 +139,7 @@ def _days(raw: str, year_text: str, month_text: str, day_text: str, length: time
     return Period(start, start + length, raw)
 
 
-def _hourly(
-    raw: str, year_text: str, month_text: str, day_text: str, hour_text: str, offset: timedelta
-) -> Period:
+def _hourly(raw: str, year_text: str, month_text: str, day_text: str, hour_text: str, offset: timedelta) -> Period:
     day = _day_start(_year(year_text), _month(month_text), _digits(day_text))
     # The token names a local wall-clock hour; local = UTC + offset, so UTC = local - offset.
     try:
@@ -232,9 +230,7 @@ def parse_bulk_period(token: str | int, frequency_code: str) -> Period:
         return _parse_bulk(text, frequency_code)
     except _Invalid as exc:
         name = BULK_FREQUENCY_CODES[frequency_code]
-        raise PeriodError(
-            f"period {text!r} is not a valid bulk {name} ({frequency_code}) period: {exc}"
-        ) from None
+        raise PeriodError(f"period {text!r} is not a valid bulk {name} ({frequency_code}) period: {exc}") from None
     except KeyError:
         raise PeriodError(
             f"period {text!r}: unknown bulk frequency code {frequency_code!r}; "

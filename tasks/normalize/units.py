@@ -91,19 +91,14 @@ def parse_unit_table(text: str) -> dict[str, UnitMapping]:
             raise UnitTableError(f"units.csv line {line}: unit and canonical_unit must not be empty")
         if key in table:
             raise UnitTableError(
-                f"units.csv line {line}: unit {unit!r} repeats {table[key].unit!r} "
-                "(case and spacing are ignored)"
+                f"units.csv line {line}: unit {unit!r} repeats {table[key].unit!r} (case and spacing are ignored)"
             )
         currency = row["canonical_currency"].strip() or None
         if currency is not None and currency not in CURRENCIES:
-            raise UnitTableError(
-                f"units.csv line {line}: canonical_currency {currency!r} is not one of {CURRENCIES}"
-            )
+            raise UnitTableError(f"units.csv line {line}: canonical_currency {currency!r} is not one of {CURRENCIES}")
         quantity = row["quantity"].strip()
         if quantity not in QUANTITIES:
-            raise UnitTableError(
-                f"units.csv line {line}: quantity {quantity!r} is not one of {sorted(QUANTITIES)}"
-            )
+            raise UnitTableError(f"units.csv line {line}: quantity {quantity!r} is not one of {sorted(QUANTITIES)}")
         factor = _number(row["conversion_factor"], line, "conversion_factor")
         if factor <= 0:
             raise UnitTableError(f"units.csv line {line}: conversion_factor must be positive")

@@ -18,6 +18,7 @@ import pybreaker
 from psycopg.rows import TupleRow
 
 from tasks.eia.errors import is_transient
+from tasks.store.database import connection_error
 from tasks.store.tables import AUDIT_LOG, BREAKER
 
 DEFAULT_BREAKER = "eia-api"
@@ -41,11 +42,11 @@ class PostgresBreakerStorage(pybreaker.CircuitBreakerStorage):  # type: ignore[m
                         self._conn = psycopg.connect(self._dsn, autocommit=True, application_name="eia-breaker")
                     cur = self._conn.execute(sql, params)
                     return cur.fetchone() if fetch else None
-                except psycopg.OperationalError:
+                except psycopg.OperationalError as exc:
                     # A restarted database drops the connection; reconnect once.
                     self._conn = None
                     if attempt == 2:
-                        raise
+                        raise connection_error(self._dsn, exc) from None
         return None
 
     def _get(self, column: str) -> Any:

@@ -545,7 +545,7 @@ class QuotaStatus:
         return worst(self.budget.state, self.day.state)
 
     def as_dict(self) -> dict[str, Any]:
-        """The documented JSON shape of `eia quota status --json` (docs/quota.md)."""
+        """The documented JSON shape of `eia quota status --json` (README, Cost controls)."""
 
         def window(w: WindowUsage) -> dict[str, Any]:
             return {

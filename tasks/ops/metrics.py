@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, TypeVar
 
 import psycopg
 from prometheus_client.core import (
@@ -215,19 +215,25 @@ def _gauge(name: str, doc: str, value: float | None, unit: str = "") -> Iterator
         yield GaugeMetricFamily(name, doc, value=value, unit=unit)
 
 
+_F = TypeVar("_F", CounterMetricFamily, GaugeMetricFamily)
+
+
+def _labelled(family: _F, values: Mapping[str, float]) -> _F:
+    """Adds one sample per label value, in label order (stable output for scrapes and tests)."""
+    for label, value in sorted(values.items()):
+        family.add_metric([label], value)
+    return family
+
+
 def ledger_families(reading: LedgerReading) -> Iterator[Metric]:
-    requests = CounterMetricFamily(
-        "eia_requests", "EIA API requests sent, by HTTP status class.", labels=["status_class"]
+    yield _labelled(
+        CounterMetricFamily("eia_requests", "EIA API requests sent, by HTTP status class.", labels=["status_class"]),
+        reading.requests_by_class,
     )
-    for status_class, n in sorted(reading.requests_by_class.items()):
-        requests.add_metric([status_class], n)
-    yield requests
-    errors = CounterMetricFamily(
-        "eia_errors", "EIA API requests that ended in an error, by error kind.", labels=["kind"]
+    yield _labelled(
+        CounterMetricFamily("eia_errors", "EIA API requests that ended in an error, by error kind.", labels=["kind"]),
+        reading.errors_by_kind,
     )
-    for kind, n in sorted(reading.errors_by_kind.items()):
-        errors.add_metric([kind], n)
-    yield errors
     yield CounterMetricFamily(
         "eia_retries", "EIA API requests that were retries of an earlier attempt.", value=reading.retries
     )
@@ -249,22 +255,22 @@ def ledger_families(reading: LedgerReading) -> Iterator[Metric]:
         "EIA API requests sent since the start of this UTC hour.",
         value=reading.requests_this_hour,
     )
-    used = GaugeMetricFamily(
-        "eia_quota_used", "EIA API requests counted against the quota window (after quota resets).", labels=["window"]
+    yield _labelled(
+        GaugeMetricFamily(
+            "eia_quota_used",
+            "EIA API requests counted against the quota window (after quota resets).",
+            labels=["window"],
+        ),
+        reading.quota_used,
     )
-    for window, n in sorted(reading.quota_used.items()):
-        used.add_metric([window], n)
-    yield used
-    remaining = GaugeMetricFamily(
-        "eia_quota_remaining", "EIA API requests left in the quota window.", labels=["window"]
+    yield _labelled(
+        GaugeMetricFamily("eia_quota_remaining", "EIA API requests left in the quota window.", labels=["window"]),
+        reading.quota_remaining,
     )
-    for window, n in sorted(reading.quota_remaining.items()):
-        remaining.add_metric([window], n)
-    yield remaining
-    limit = GaugeMetricFamily("eia_quota_limit", "The configured EIA API request quota per window.", labels=["window"])
-    for window, n in sorted(reading.quota_limit.items()):
-        limit.add_metric([window], n)
-    yield limit
+    yield _labelled(
+        GaugeMetricFamily("eia_quota_limit", "The configured EIA API request quota per window.", labels=["window"]),
+        reading.quota_limit,
+    )
     yield GaugeMetricFamily(
         "eia_cost_usd",
         "Charge-back cost of EIA requests this month (UTC) so far, in USD.",
@@ -289,28 +295,28 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
     """The metric families of one snapshot (pure)."""
     if snapshot.ledger is not None:
         yield from ledger_families(snapshot.ledger)
-    last = GaugeMetricFamily(
-        "eia_last_ingestion_timestamp_seconds",
-        "End of the newest successful run per ingestion flow (unix time; 0 = never).",
-        labels=["flow"],
+    yield _labelled(
+        GaugeMetricFamily(
+            "eia_last_ingestion_timestamp_seconds",
+            "End of the newest successful run per ingestion flow (unix time; 0 = never).",
+            labels=["flow"],
+        ),
+        snapshot.last_success,
     )
-    for flow, ts in sorted(snapshot.last_success.items()):
-        last.add_metric([flow], ts)
-    yield last
     runs = CounterMetricFamily(
         "eia_flow_runs_finished", "Flow runs that finished, by flow and final status.", labels=["flow", "status"]
     )
     for (flow, status), n in sorted(snapshot.finished_runs.items()):
         runs.add_metric([flow, status], n)
     yield runs
-    stuck = GaugeMetricFamily(
-        "eia_flow_runs_stuck",
-        "Runs still 'running' far longer than their flow should take (killed pods).",
-        labels=["flow"],
+    yield _labelled(
+        GaugeMetricFamily(
+            "eia_flow_runs_stuck",
+            "Runs still 'running' far longer than their flow should take (killed pods).",
+            labels=["flow"],
+        ),
+        snapshot.stuck_runs,
     )
-    for flow, n in sorted(snapshot.stuck_runs.items()):
-        stuck.add_metric([flow], n)
-    yield stuck
     quality = GaugeMetricFamily(
         "eia_quality_score",
         "Quality-gate score: latest batch, and checks passed / evaluated over 24 h.",

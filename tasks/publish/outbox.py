@@ -173,9 +173,7 @@ class _Publisher:
                 logger.warning("outbox row %d (%s) cannot be serialized, left pending: %s", row_id, kind, exc)
                 continue
             try:
-                self._produce(
-                    topic, key, value, [("version", str(version)), ("kind", kind)], report(row_id, topic)
-                )
+                self._produce(topic, key, value, [("version", str(version)), ("kind", kind)], report(row_id, topic))
             except KafkaException as exc:
                 # A fatal producer error (e.g. idempotence state lost): nothing more can be sent now.
                 chunk.undelivered += len(rows) - n + 1
@@ -258,9 +256,7 @@ def drain_outbox(
                     after = int(rows[-1][0])
                     chunk = publisher.publish(rows)
                     if chunk.delivered:
-                        conn.execute(
-                            f"UPDATE {OUTBOX} SET sent_at = now() WHERE id = ANY(%s)", (chunk.delivered,)
-                        )
+                        conn.execute(f"UPDATE {OUTBOX} SET sent_at = now() WHERE id = ANY(%s)", (chunk.delivered,))
                 sent += len(chunk.delivered)
                 by_topic.update(chunk.by_topic)
                 undelivered += chunk.undelivered
@@ -270,9 +266,7 @@ def drain_outbox(
                     stop_reason = chunk.last_error or "delivery failed"
                 elif len(rows) < batch_size:
                     break
-            pending_row = conn.execute(
-                f"SELECT count(*) FROM {OUTBOX} WHERE sent_at IS NULL{where}", params
-            ).fetchone()
+            pending_row = conn.execute(f"SELECT count(*) FROM {OUTBOX} WHERE sent_at IS NULL{where}", params).fetchone()
             conn.commit()
         finally:
             conn.close()
@@ -297,9 +291,7 @@ def drain_outbox(
         pending,
         time.monotonic() - started,
     )
-    return DrainResult(
-        sent=sent, pending=pending, failed=undelivered + unserializable, by_topic=dict(by_topic)
-    )
+    return DrainResult(sent=sent, pending=pending, failed=undelivered + unserializable, by_topic=dict(by_topic))
 
 
 def outbox_stats(dsn: str) -> OutboxStats:
@@ -307,8 +299,7 @@ def outbox_stats(dsn: str) -> OutboxStats:
     conn = connect(dsn, autocommit=True)
     try:
         row = conn.execute(
-            f"SELECT count(*), extract(epoch FROM now() - min(created_at)) FROM {OUTBOX} "
-            "WHERE sent_at IS NULL"
+            f"SELECT count(*), extract(epoch FROM now() - min(created_at)) FROM {OUTBOX} WHERE sent_at IS NULL"
         ).fetchone()
     finally:
         conn.close()

@@ -17,6 +17,8 @@ from typing import Any, Final
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from tasks.ops.redact import register_secret
+
 SERIES_TOPIC: Final = "aurum.ref.eia.series.v1"
 BULK_TOPIC: Final = "aurum.ref.eia.bulk.v1"
 DLQ_TOPIC: Final = "aurum.ref.eia.series.dlq.v1"
@@ -47,9 +49,10 @@ class KafkaSettings:
     series_topic: str = SERIES_TOPIC
     bulk_topic: str = BULK_TOPIC
     dlq_topic: str = DLQ_TOPIC
-    security: dict[str, str] = field(default_factory=dict)
+    # Both hold passwords: kept out of repr() so a logged or raised settings object shows none.
+    security: dict[str, str] = field(default_factory=dict, repr=False)
     # Schema Registry client settings such as basic.auth.user.info; secret, never logged.
-    schema_registry_security: dict[str, str] = field(default_factory=dict)
+    schema_registry_security: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers.strip():
@@ -59,6 +62,10 @@ class KafkaSettings:
         for name in ("series_topic", "bulk_topic", "dlq_topic"):
             if not str(getattr(self, name)).strip():
                 raise KafkaConfigError(f"Kafka setting {name!r} is empty")
+        register_secret(self.security.get("sasl.password"))
+        register_secret(self.security.get("ssl.key.password"))
+        user_info = self.schema_registry_security.get("basic.auth.user.info", "")
+        register_secret(user_info.partition(":")[2] or None)
         clashing = sorted(set(self.security) & {"bootstrap.servers", *RUNBOOK_PRODUCER_SETTINGS})
         if clashing:
             raise KafkaConfigError(f"Kafka setting 'security' may not override {clashing}")

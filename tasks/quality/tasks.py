@@ -6,6 +6,7 @@ Why it exists: the flows publish one quality artifact per gated batch that faile
 
 from __future__ import annotations
 
+import logging
 from uuid import UUID
 
 from prefect import task
@@ -14,6 +15,8 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.quality.artifact import artifact_key, quality_artifact
 from tasks.quality.gate import GateResult
+
+log = logging.getLogger(__name__)
 
 
 def create_quality_artifact(batch_id: str, result: GateResult) -> UUID | None:
@@ -34,3 +37,18 @@ def create_quality_artifact(batch_id: str, result: GateResult) -> UUID | None:
 def quality_artifact_task(batch_id: str, result: GateResult) -> UUID | None:
     """Publishes the batch's quality artifact (see `create_quality_artifact`)."""
     return create_quality_artifact(batch_id, result)
+
+
+def report_batch_quality(batch_id: str, result: GateResult | None) -> UUID | None:
+    """Publishes the artifact of a batch that is already committed (or quarantined).
+
+    The data is safe by the time this runs, so a Prefect API hiccup here is logged, never raised: it
+    must not fail (and retry) a load that has succeeded.
+    """
+    if result is None:
+        return None
+    try:
+        return create_quality_artifact(batch_id, result)
+    except Exception as exc:
+        log.warning("quality artifact for batch %s not published: %s", batch_id, exc)
+        return None

@@ -28,7 +28,7 @@ _embedded: dict[Path, Any] = {}
 
 
 DSN_SETTING = "EIA_DATABASE_URL / block 'eia-database' field 'dsn'"
-# libpq's TLS parameters that the DSN may carry (docs/security.md: sslmode=verify-full + sslrootcert).
+# libpq's TLS parameters that the DSN may carry (README, Security: sslmode=verify-full + sslrootcert).
 TLS_PARAMETERS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslnegotiation", "ssl_min_protocol_version")
 _VERIFYING_MODES = ("verify-ca", "verify-full")
 # libpq messages meaning "the server is not there right now" rather than "the setting is wrong".

@@ -122,12 +122,22 @@ def apply_migrations(dsn: str, flavor: Flavor | None = None) -> MigrationReport:
                             "applied; add a new migration instead of editing an applied one"
                         )
                     continue
-                with conn.transaction():
-                    conn.execute(migration.sql.encode())  # type: ignore[call-overload]
-                    conn.execute(
-                        f"INSERT INTO {MIGRATIONS} (version, name, flavor, checksum) VALUES (%s, %s, %s, %s)",
-                        (migration.version, migration.name, chosen, migration.checksum),
-                    )
+                try:
+                    with conn.transaction():
+                        conn.execute(migration.sql.encode())  # type: ignore[call-overload]
+                        conn.execute(
+                            f"INSERT INTO {MIGRATIONS} (version, name, flavor, checksum) VALUES (%s, %s, %s, %s)",
+                            (migration.version, migration.name, chosen, migration.checksum),
+                        )
+                except psycopg.OperationalError:
+                    raise  # the connection itself failed: the caller names the database setting
+                except psycopg.Error as exc:
+                    # Rolled back as a whole; say which file failed and why, without a driver traceback.
+                    reason = exc.diag.message_primary or str(exc)
+                    raise MigrationError(
+                        f"migration {migration.version:04d}_{migration.name} ({chosen}) failed and was rolled "
+                        f"back: {reason}"
+                    ) from None
                 applied.append(migration)
             current = max([m.version for m in discover(chosen)], default=0)
             return MigrationReport(chosen, tuple(applied), current)

@@ -11,6 +11,8 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -85,3 +87,18 @@ def stage_observations(
 
 def drop_staged(conn: psycopg.Connection[TupleRow], batch_id: str) -> None:
     conn.execute(f"DELETE FROM {STAGING} WHERE ingest_batch_id = %s", (batch_id,))
+
+
+# A batch lives seconds to minutes in staging; one older than this belongs to a killed process.
+ABANDONED_AFTER: Final = timedelta(hours=6)
+
+
+def drop_abandoned_staging(conn: psycopg.Connection[TupleRow], older_than: timedelta = ABANDONED_AFTER) -> int:
+    """Deletes staged rows of batches whose process died before it could (a `kill -9` runs no cleanup).
+
+    Such rows were never merged, and their batch is redone by the rerun that follows, so nothing is
+    lost; left alone they would only grow the unlogged staging table. Returns how many rows went.
+    """
+    cutoff_us = (time.time_ns() // 1000) - int(older_than.total_seconds() * 1_000_000)
+    cur = conn.execute(f"DELETE FROM {STAGING} WHERE ingest_ts < %s", (cutoff_us,))
+    return cur.rowcount

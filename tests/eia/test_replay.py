@@ -336,9 +336,7 @@ def test_the_dataset_can_be_replaced_between_requests(server: EiaReplayServer, a
         server.dataset = original
 
 
-def test_a_revised_row_is_served_from_the_next_first_page_on(
-    server: EiaReplayServer, api: httpx.Client
-) -> None:
+def test_a_revised_row_is_served_from_the_next_first_page_on(server: EiaReplayServer, api: httpx.Client) -> None:
     rows = server.dataset.routes["total-energy"][0].rows
     index = next(i for i, row in enumerate(rows) if row["period"] == "2025-12")
     original = rows[index]
@@ -504,9 +502,7 @@ def test_a_zip_served_with_etag_answers_304_to_if_none_match_and_if_modified_sin
 
     by_tag = httpx.get(url, headers={"If-None-Match": first.headers["etag"]})
     by_date = httpx.get(url, headers={"If-Modified-Since": first.headers["last-modified"]})
-    stale_tag = httpx.get(
-        url, headers={"If-None-Match": '"old"', "If-Modified-Since": formatdate(usegmt=True)}
-    )
+    stale_tag = httpx.get(url, headers={"If-None-Match": '"old"', "If-Modified-Since": formatdate(usegmt=True)})
     older_copy = httpx.get(url, headers={"If-Modified-Since": "Mon, 01 Jan 2024 00:00:00 GMT"})
 
     assert first.status_code == 200
@@ -616,9 +612,7 @@ def test_the_demo_dataset_is_deterministic_and_has_one_row_per_series_and_period
     for route_data in first.routes.values():
         for data in route_data:
             # A row's identity: everything but its values (period, facets, descriptive columns).
-            keys = [
-                tuple(k for k in row.items() if k[0] not in data_and_unit_columns(row)) for row in data.rows
-            ]
+            keys = [tuple(k for k in row.items() if k[0] not in data_and_unit_columns(row)) for row in data.rows]
             assert len(keys) == len(set(keys)), f"{data.route} {data.frequency} repeats a series period"
 
 

@@ -218,11 +218,6 @@ async def test_a_series_run_and_a_bulk_run_leave_the_key_nowhere(
     assert leaks == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bulk series metadata (eia_series_metadata: source, name, description, ...) is stored without "
-    "scrubbing: tasks/bulk/metadata.py should pass its text through tasks.ops.redact.scrub",
-)
 async def test_bulk_series_metadata_is_stored_without_an_api_key(setup: Setup, tmp_path: Any) -> None:
     from flows.bulk import ingest_eia_bulk
     from tests.bulk.synthetic import archive_bytes, manifest, series_line, tokens

@@ -16,9 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-SAMPLES = Path(
-    os.environ.get("EIA_SAMPLES_DIR") or Path(__file__).resolve().parents[3] / "shared" / "eia-samples"
-)
+SAMPLES = Path(os.environ.get("EIA_SAMPLES_DIR") or Path(__file__).resolve().parents[3] / "shared" / "eia-samples")
 
 requires_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"EIA samples not found at {SAMPLES}")
 

@@ -158,9 +158,7 @@ def test_every_sample_row_and_column_becomes_an_observation(name: str, entry: Ca
 def test_retail_sales_price_rows_in_full() -> None:
     result = normalize_route_rows(response_rows("fc_v2_retail_sales_first_rows_warning.json"), RETAIL_SALES)
     first, second = result.observations
-    assert (
-        first.series_id == second.series_id == "EIA2:electricity/retail-sales:price:M:sectorid=ALL;stateid=US"
-    )
+    assert first.series_id == second.series_id == "EIA2:electricity/retail-sales:price:M:sectorid=ALL;stateid=US"
     assert (first.period, first.period_end, first.raw_period) == (utc(2001, 1, 1), utc(2001, 2, 1), "2001-01")
     assert (first.frequency, first.value, first.raw_value, first.value_flag) == (
         "monthly",
@@ -334,10 +332,7 @@ def test_an_impossible_date_is_a_bad_period_not_a_crash() -> None:
     (rejection,) = result.rejections
     assert result.observations == []
     assert rejection.reason == "bad_period"
-    assert (
-        rejection.detail
-        == "period '2023-02-30' is not a valid daily period: 2023-02-30 is not a calendar date"
-    )
+    assert rejection.detail == "period '2023-02-30' is not a valid daily period: 2023-02-30 is not a calendar date"
     assert (rejection.series_id, rejection.raw_period, rejection.raw_value) == (
         "EIA2:natural-gas/pri/fut:value:D:series=RNGWHHD",
         "2023-02-30",

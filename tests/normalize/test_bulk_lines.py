@@ -130,9 +130,7 @@ def test_a_null_data_array_gives_zero_observations_and_no_error() -> None:
 
 
 def test_a_plant_line_carries_its_coordinates() -> None:
-    parsed = parse_bulk_line(
-        line_of("dc_bulk_COAL_lines_selected.txt", "COAL.EXPORT_PRICE.COK-TW-SE_WA.A"), "COAL"
-    )
+    parsed = parse_bulk_line(line_of("dc_bulk_COAL_lines_selected.txt", "COAL.EXPORT_PRICE.COK-TW-SE_WA.A"), "COAL")
     assert parsed.meta is not None
     assert (parsed.meta.latitude, parsed.meta.longitude) == (47.6097, -122.3331)
     assert parsed.meta.extra["geography2"] == "USA-WA"

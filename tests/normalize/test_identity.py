@@ -15,19 +15,13 @@ from tasks.normalize.periods import parse_period
 
 
 def test_a_route_series_id_names_route_column_frequency_and_sorted_facets() -> None:
-    series_id = route_series_id(
-        "electricity/retail-sales", "price", "monthly", {"stateid": "US", "sectorid": "ALL"}
-    )
+    series_id = route_series_id("electricity/retail-sales", "price", "monthly", {"stateid": "US", "sectorid": "ALL"})
     assert series_id == "EIA2:electricity/retail-sales:price:M:sectorid=ALL;stateid=US"
 
 
 def test_the_id_does_not_depend_on_facet_order() -> None:
-    a = route_series_id(
-        "electricity/rto/fuel-type-data", "value", "hourly", {"respondent": "US48", "fueltype": "NG"}
-    )
-    b = route_series_id(
-        "electricity/rto/fuel-type-data", "value", "hourly", {"fueltype": "NG", "respondent": "US48"}
-    )
+    a = route_series_id("electricity/rto/fuel-type-data", "value", "hourly", {"respondent": "US48", "fueltype": "NG"})
+    b = route_series_id("electricity/rto/fuel-type-data", "value", "hourly", {"fueltype": "NG", "respondent": "US48"})
     assert a == b == "EIA2:electricity/rto/fuel-type-data:value:H:fueltype=NG;respondent=US48"
 
 
@@ -124,9 +118,7 @@ def test_an_over_long_token_is_rejected_not_truncated() -> None:
 
 
 def test_series_level_problems_are_reported() -> None:
-    long_id = series_context(
-        "S" * (MAX_SERIES_ID_LENGTH + 1), frequency="annual", unit=None, source="x", dataset=None
-    )
+    long_id = series_context("S" * (MAX_SERIES_ID_LENGTH + 1), frequency="annual", unit=None, source="x", dataset=None)
     assert long_id.problem() == (
         "series_id_too_long",
         f"series id is {MAX_SERIES_ID_LENGTH + 1} characters, longer than {MAX_SERIES_ID_LENGTH}",

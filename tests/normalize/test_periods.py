@@ -63,9 +63,7 @@ def test_integer_period_2023_from_seriesid_is_annual_2023() -> None:
         ("20220304T23-06", "HL", utc(2022, 3, 5, 5), utc(2022, 3, 5, 6)),
     ],
 )
-def test_bulk_compact_tokens_become_utc_intervals(
-    token: str, code: str, start: datetime, end: datetime
-) -> None:
+def test_bulk_compact_tokens_become_utc_intervals(token: str, code: str, start: datetime, end: datetime) -> None:
     assert parse_bulk_period(token, code) == Period(start, end, token)
 
 

@@ -86,9 +86,7 @@ def _unsent(dsn: str) -> int:
     return int(row[0])
 
 
-def test_every_merged_row_is_published_once_keyed_by_series_with_its_version(
-    db: str, settings: KafkaSettings
-) -> None:
+def test_every_merged_row_is_published_once_keyed_by_series_with_its_version(db: str, settings: KafkaSettings) -> None:
     series = ["ELEC.PRICE.CA-RES.M", "ELEC.PRICE.TX-RES.M", "ELEC.PRICE.NY-RES.M"]
     first = [_obs(s, m, 10.0 + m) for s in series for m in range(1, 11)]
     assert _load(db, first, settings.series_topic) == 30
@@ -123,9 +121,7 @@ def test_every_merged_row_is_published_once_keyed_by_series_with_its_version(
     tx_feb = latest[(series[1], "2024-02", 1)]
     assert (tx_feb["value"], tx_feb["value_flag"]) == (None, "NA")
     # Each series arrives in the order it was written (one partition per key, idempotent producer).
-    ca_jan_revisions = [
-        v["revision"] for k, v, _ in messages if (k, v["raw_period"]) == (series[0], "2024-01")
-    ]
+    ca_jan_revisions = [v["revision"] for k, v, _ in messages if (k, v["raw_period"]) == (series[0], "2024-01")]
     assert ca_jan_revisions == [0, 1]
 
     again = drain_outbox(db, settings, timeout_s=10)
@@ -242,9 +238,7 @@ def test_topics_filter_publishes_only_the_named_topics(db: str, settings: KafkaS
 
 
 def test_concurrent_drains_never_send_the_same_row(db: str, settings: KafkaSettings) -> None:
-    total = _load(
-        db, [_obs(f"S{i}.M", m, float(i)) for i in range(50) for m in range(1, 13)], settings.series_topic
-    )
+    total = _load(db, [_obs(f"S{i}.M", m, float(i)) for i in range(50) for m in range(1, 13)], settings.series_topic)
     results = []
 
     def drain() -> None:
@@ -285,8 +279,7 @@ def test_a_row_that_cannot_be_serialized_stays_pending_and_the_rest_are_sent(
     good = _load(db, [_obs("A.M", m, 1.0) for m in range(1, 4)], settings.series_topic)
     with psycopg.connect(db) as conn:
         conn.execute(
-            "INSERT INTO eia_outbox (topic, message_key, payload, kind) "
-            "VALUES (%s, 'A.M', '{}', 'observation')",
+            "INSERT INTO eia_outbox (topic, message_key, payload, kind) VALUES (%s, 'A.M', '{}', 'observation')",
             (settings.series_topic,),
         )
 
@@ -300,9 +293,7 @@ def test_a_row_that_cannot_be_serialized_stays_pending_and_the_rest_are_sent(
     ]
 
 
-def test_a_rejected_client_setting_fails_fast_without_echoing_its_value(
-    db: str, settings: KafkaSettings
-) -> None:
+def test_a_rejected_client_setting_fails_fast_without_echoing_its_value(db: str, settings: KafkaSettings) -> None:
     bad = KafkaSettings(
         settings.bootstrap_servers, settings.schema_registry_url, security={"security.protocol": "s3cret-ish"}
     )

@@ -127,12 +127,6 @@ async def test_a_flow_killed_mid_merge_leaves_whole_batches_a_detectable_run_and
     assert running_run_ids(setup.dsn) == [run_id]  # stays for monitoring to report (and an operator to close)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an entry's watermark is taken over every series of its route (tasks/store/watermarks.py): an "
-    "entry a crashed run never reached inherits the watermark of another entry on the same route, and its "
-    "history is never loaded",
-)
 async def test_a_rerun_loads_the_whole_history_of_an_entry_the_crashed_run_never_reached(setup: Setup) -> None:
     first, second = hourly_specs(2, 200)  # two catalog entries on the same route, as EIA-930 catalogs have
     for spec in (first, second):
