@@ -12,6 +12,7 @@ from uuid import UUID
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext, TaskRunContext
 
 from tasks.quality.artifact import artifact_key, quality_artifact
 from tasks.quality.gate import GateResult
@@ -45,8 +46,8 @@ def report_batch_quality(batch_id: str, result: GateResult | None) -> UUID | Non
     The data is safe by the time this runs, so a Prefect API hiccup here is logged, never raised: it
     must not fail (and retry) a load that has succeeded.
     """
-    if result is None:
-        return None
+    if result is None or not (FlowRunContext.get() or TaskRunContext.get()):
+        return None  # outside a run (a library call, a test) there is no UI page to attach it to
     try:
         return create_quality_artifact(batch_id, result)
     except Exception as exc:

@@ -7,10 +7,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.states import State
 
 from flows.series import SeriesRunResult, ingest_eia_series_timescale, run_result
 from tasks.eia.replay_data import DATE_FORMATS
+from tasks.quality.artifact import artifact_key
 from tests.flows.conftest import Setup
 from tests.flows.series_data import SEVEN, SeriesSpec, add_series, seven_series_dataset
 
@@ -255,3 +258,11 @@ async def test_a_batch_breaking_the_contract_is_quarantined_and_the_table_is_unc
     assert scalar(setup.dsn, "SELECT count(*) FROM eia_series_timeseries") == 0
     assert scalar(setup.dsn, "SELECT count(*) FROM eia_series_quarantine") == 12
     assert result.counts.quarantined == 12
+    # The blocked batch has its quality artifact in the UI, naming the check and an offending row.
+    batch_id = scalar(setup.dsn, "SELECT batch_id FROM eia_batch_log WHERE NOT gate_passed")
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(str(batch_id))]))
+        )
+    assert len(artifacts) == 1 and artifacts[0].type == "table"
+    assert "unknown_unit" in str(artifacts[0].description) and "furlongs per fortnight" in str(artifacts[0].data)
