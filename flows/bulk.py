@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from prefect import State, flow, get_run_logger
-from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
-from flows.series import ensure_schema_current
+from flows.runstart import begin_ingestion_run
 from flows.settings import bulk_url, load_run_settings
 from tasks.bulk.archive import ArchiveLimits
 from tasks.bulk.checkpoints import ArchiveVersion
@@ -40,11 +39,10 @@ from tasks.bulk.tasks import (
     verify_bulk_archive,
 )
 from tasks.ops.redact import install_logging_filter, scrub_text
-from tasks.ops.runlog import Counts, RunSummary, finish_run, start_run
+from tasks.ops.runlog import Counts, finish_run
 from tasks.pipeline import publish_outbox
 from tasks.settings import RunSettings
 from tasks.store.database import connect, data_dir
-from tasks.store.staging import BatchContext, drop_abandoned_staging
 
 FLOW_NAME: Final = "ingest_eia_bulk"
 # The runbook's datasets. EBA (hourly grid data) is the largest: about 700 MB compressed.
@@ -273,15 +271,8 @@ async def ingest_eia_bulk(
         kafka_block=kafka_block,
         need_api_key=False,  # the bulk site is public: the key is never sent there
     )
-    ensure_schema_current(settings.dsn)
-    run_id = str(flow_run.get_id() or BatchContext.new("", "", "").batch_id)
-    if settings.kafka is None:
-        log.info("Kafka publishing is off: EIA_KAFKA_BOOTSTRAP / block %r is not set", kafka_block)
-    summary = RunSummary(run_id, FLOW_NAME, settings.tenant_id)
-    with connect(settings.dsn, autocommit=True) as conn:
-        start_run(conn, run_id, FLOW_NAME, settings.tenant_id)
-        if abandoned := drop_abandoned_staging(conn):
-            log.info("removed %d staged row(s) left by a killed earlier run (never merged)", abandoned)
+    summary = begin_ingestion_run(settings, FLOW_NAME, kafka_block, log)
+    run_id = summary.run_id
 
     reports: list[DatasetReport] = []
     manifest_requests = 0

@@ -37,7 +37,7 @@ T = TypeVar("T")
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
-    from flows.series import SchemaNotCurrent
+    from flows.runstart import SchemaNotCurrent
     from flows.settings import SettingsError
     from tasks.eia.catalog import CatalogError
     from tasks.eia.errors import EiaError

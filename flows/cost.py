@@ -17,7 +17,7 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from blocks import COST_POLICY_BLOCK, DATABASE_BLOCK, EiaDatabase
-from flows.series import ensure_schema_current
+from flows.runstart import ensure_schema_current
 from flows.settings import load_block, load_cost_policy
 from tasks.ops.cost import (
     compute_quota_status,

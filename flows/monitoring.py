@@ -26,7 +26,7 @@ from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
 from blocks import API_KEY_BLOCK, COST_POLICY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
-from flows.series import ensure_schema_current
+from flows.runstart import ensure_schema_current
 from flows.settings import load_run_settings
 from tasks.monitoring.checks import Check
 from tasks.monitoring.events import emit_transitions

@@ -13,11 +13,11 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
-from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 from prefect.tasks import exponential_backoff
 
 from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
+from flows.runstart import begin_ingestion_run
 from flows.settings import load_run_settings
 from tasks.eia.client import EiaClient, LimitsMissing
 from tasks.eia.errors import EiaAuthError, EiaBreakerOpen, EiaError, QuotaExhausted
@@ -26,7 +26,7 @@ from tasks.eia.plan import FetchRequest
 from tasks.ops.breaker import PostgresBreakerStorage, make_breaker
 from tasks.ops.ledger import UsageLedger
 from tasks.ops.redact import install_logging_filter, scrub_text
-from tasks.ops.runlog import Counts, RunSummary, finish_run, start_run
+from tasks.ops.runlog import Counts, finish_run
 from tasks.pipeline import (
     api_targets,
     fetch_page,
@@ -38,16 +38,11 @@ from tasks.pipeline import (
 from tasks.report import EntryReport, markdown_summary, publish_report, table_rows
 from tasks.settings import RunSettings
 from tasks.store.database import DatabaseUnavailable, connect
-from tasks.store.migrations import pending
-from tasks.store.staging import BatchContext, drop_abandoned_staging
+from tasks.store.staging import BatchContext
 
 FLOW_NAME = "ingest_eia_series_timescale"
 # Errors after which no other request can succeed: stop the whole run at once.
 FATAL = (EiaAuthError, EiaBreakerOpen, LimitsMissing, QuotaExhausted, DatabaseUnavailable)
-
-
-class SchemaNotCurrent(RuntimeError):
-    pass
 
 
 @dataclass(slots=True)
@@ -65,14 +60,6 @@ def run_result(state: State[Any]) -> SeriesRunResult | None:
     data = state.data
     data = getattr(data, "result", data)  # a ResultRecord wraps the value
     return data if isinstance(data, SeriesRunResult) else None
-
-
-def ensure_schema_current(dsn: str) -> None:
-    with connect(dsn) as conn:
-        todo = pending(conn)
-    if todo:
-        names = ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
-        raise SchemaNotCurrent(f"the database schema is not current (pending: {names}); run `eia init`")
 
 
 async def _run_entry(
@@ -137,15 +124,8 @@ async def ingest_eia_series_timescale(
         database_block=database_block,
         kafka_block=kafka_block,
     )
-    ensure_schema_current(settings.dsn)
-    run_id = str(flow_run.get_id() or BatchContext.new("", "", "").batch_id)
-    if settings.kafka is None:
-        log.info("Kafka publishing is off: EIA_KAFKA_BOOTSTRAP / block %r is not set", kafka_block)
-    summary = RunSummary(run_id, FLOW_NAME, settings.tenant_id)
-    with connect(settings.dsn, autocommit=True) as conn:
-        start_run(conn, run_id, FLOW_NAME, settings.tenant_id)
-        if abandoned := drop_abandoned_staging(conn):
-            log.info("removed %d staged row(s) left by a killed earlier run (never merged)", abandoned)
+    summary = begin_ingestion_run(settings, FLOW_NAME, kafka_block, log)
+    run_id = summary.run_id
     if settings.kafka is not None:
         # Messages an earlier run could not deliver (broker down) go first: a later run delivers them.
         leftover = publish_outbox(settings.dsn, settings.kafka)

@@ -36,7 +36,7 @@ def _replay_context(tenant: str | None) -> tuple[str, str, ReplayTargets, KafkaS
     """DSN, tenant, replay targets and Kafka settings, from the environment and the blocks."""
     from blocks import DATABASE_BLOCK, KAFKA_BLOCK, EiaDatabase, EiaKafka
     from flows.cli import _dsn
-    from flows.series import ensure_schema_current
+    from flows.runstart import ensure_schema_current
     from flows.settings import SettingsError, kafka_settings, load_block
     from tasks.normalize.observation import SOURCE_API, SOURCE_BULK
     from tasks.publish.producer import KafkaConfigError

@@ -30,7 +30,7 @@ def cost_context() -> tuple[str, str, CostPolicy]:
     """
     from blocks import DATABASE_BLOCK, EiaDatabase
     from flows.cli import _dsn
-    from flows.series import ensure_schema_current
+    from flows.runstart import ensure_schema_current
     from flows.settings import load_block, load_cost_policy
 
     async def blocks() -> tuple[EiaDatabase | None, CostPolicy]:
