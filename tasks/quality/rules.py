@@ -48,7 +48,7 @@ from tasks.normalize.observation import (
 )
 from tasks.normalize.units import unit_table
 from tasks.normalize.values import KNOWN_TOKENS
-from tasks.store.tables import STAGING, TIMESERIES
+from tasks.store.tables import METADATA, STAGING, TIMESERIES
 
 Severity = Literal["fail", "warn"]
 Kind = Literal["schema", "completeness", "validity", "uniqueness", "consistency", "volume", "freshness", "anomaly"]
@@ -277,6 +277,14 @@ PREPARE_DDL: Final = (
 )
 
 
+# The merge writes a series' metadata row with its first stored row (tasks/store/merge.py), so a series
+# without one has no stored rows. Asked first, as a one-time filter, it spares a new series the newest-row
+# lookup, which on plain PostgreSQL probes every monthly partition (hundreds) to find nothing.
+_STORED_SERIES: Final = (
+    f"EXISTS (SELECT 1 FROM {METADATA} m WHERE m.tenant_id = a.tenant_id AND m.series_id = a.series_id)"
+)
+
+
 def _prepare_sql() -> tuple[str, ...]:
     keys = ", ".join(f"b.{k}" for k in _GROUP_KEYS)
     # A series without any stored row (its groups found none) has no history: no index is searched for it.
@@ -317,7 +325,7 @@ def _prepare_sql() -> tuple[str, ...]:
             a.canonical_values, a.min_value, a.max_value, a.min_canonical, a.max_canonical,
             l.frequency, l.unit, l.canonical_unit
         FROM a LEFT JOIN LATERAL (SELECT t.frequency, t.unit, t.canonical_unit FROM {TIMESERIES} t
-            WHERE t.tenant_id = a.tenant_id AND t.series_id = a.series_id
+            WHERE {_STORED_SERIES} AND t.tenant_id = a.tenant_id AND t.series_id = a.series_id
             ORDER BY t.period DESC LIMIT 1) l ON TRUE""",
         # Anomaly bounds. A value can only jump when the series' largest |value| exceeds the factor times
         # its smallest (the median is never below the minimum), so medians are computed for those

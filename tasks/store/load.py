@@ -19,7 +19,7 @@ from tasks.normalize.observation import NormalizeResult, Observation
 from tasks.ops.runlog import Counts, record_batch
 from tasks.quality.gate import GateResult, quarantine_failures, record_results, run_gate
 from tasks.store.database import connect, transaction
-from tasks.store.merge import ensure_partitions, merge_batch, upsert_metadata
+from tasks.store.merge import ensure_partitions, merge_batch
 from tasks.store.quarantine import quarantine_rejections
 from tasks.store.staging import BatchContext, drop_staged, stage_observations
 
@@ -113,7 +113,6 @@ def load_batch(
                 counts.quarantined += sum(quarantine_failures(conn, ctx, gate, targets.dlq_topic).values())
             elif staged:
                 ensure_partitions(conn, ctx.batch_id)
-                upsert_metadata(conn, ctx)
                 merged = merge_batch(conn, ctx, outbox_topic=targets.outbox_topic)
                 counts.inserted, counts.updated, counts.unchanged = merged.inserted, merged.updated, merged.unchanged
             drop_staged(conn, ctx.batch_id)

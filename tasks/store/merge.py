@@ -48,6 +48,9 @@ def merge_batch(conn: psycopg.Connection[TupleRow], ctx: BatchContext, *, outbox
     staged = int(staged_row[0]) if staged_row else 0
     if staged == 0:
         return MergeCounts(0, 0, 0)
+    # Part of the merge, not a step beside it: every stored series has its metadata row, which the
+    # quality gate uses to skip history lookups for series never stored (see tasks/quality/rules.py).
+    upsert_metadata(conn, ctx)
     # Lock the keys this batch touches in a stable order, so concurrent merges cannot deadlock.
     conn.execute(
         f"""INSERT INTO {REVISIONS} (tenant_id, series_id, period, raw_period, old_revision, old_value,
