@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
-import importlib.util
 import inspect
 import json
 import logging
@@ -41,17 +39,8 @@ SERVER_START_TIMEOUT_S: Final = 120.0
 COLLECTOR_START_TIMEOUT_S: Final = 60.0
 QUALITY_TARGET: Final = 0.95  # runbook: > 95 % validation pass rate
 
+
 # Flows run after the series flow, in the runbook's order, when their module defines them yet.
-OPTIONAL_FLOWS: Final = (
-    ("flows.bulk", "ingest_eia_bulk"),
-    ("flows.monitoring", "eia_data_monitoring"),
-    ("flows.monitoring", "eia_staleness_monitor"),
-    ("flows.monitoring", "eia_quality_monitor"),
-    ("flows.monitoring", "eia_data_monitoring_daily"),
-    ("flows.cost", "eia_cost_monitoring"),
-)
-
-
 def demo_root() -> Path:
     """Where the demo keeps everything: `data_dir()/demo` (EIA_DATA_DIR or the user data dir)."""
     return data_dir() / "demo"
@@ -91,7 +80,7 @@ def exec_demo(*, keep_serving: bool, reset: bool, base_env: Mapping[str, str] | 
 @dataclass(slots=True)
 class FlowOutcome:
     flow: str
-    status: str  # completed | failed | skipped
+    status: str  # completed | failed
     message: str
     seconds: float = 0.0
 
@@ -150,66 +139,59 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float, what: 
 
 
 @contextlib.contextmanager
-def prefect_server(root: Path) -> Iterator[str]:
-    """A local `prefect server start` (SQLite under the demo's PREFECT_HOME); yields its API URL."""
-    port = free_port()
-    log = root / "prefect-server.log"
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+def _service(
+    args: list[str], env: Mapping[str, str], log: Path, ready_url: str, timeout_s: float, what: str
+) -> Iterator[None]:
+    """Runs a service in its own process group, logging to `log`, until the block ends.
+
+    Ready when `ready_url` answers 200; a service that dies or stays silent fails with its log's tail.
+    """
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            args, env=dict(env), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
         try:
-            _wait_http(f"http://127.0.0.1:{port}/api/health", proc, SERVER_START_TIMEOUT_S, "the Prefect server", log)
-            yield f"http://127.0.0.1:{port}/api"
+            _wait_http(ready_url, proc, timeout_s, what, log)
+            yield
         finally:
             _stop(proc)
 
 
 @contextlib.contextmanager
-def collector(root: Path, dsn: str) -> Iterator[str | None]:
-    """`eia serve` on a free port; yields its /metrics URL, or None while `eia serve` does not exist."""
-    if importlib.util.find_spec("flows.commands.serve") is None:
-        yield None
-        return
+def prefect_server(root: Path) -> Iterator[str]:
+    """A local `prefect server start` (SQLite under the demo's PREFECT_HOME); yields its API URL."""
     port = free_port()
-    log = root / "collector.log"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    args = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    health = f"http://127.0.0.1:{port}/api/health"
+    with _service(args, env, root / "prefect-server.log", health, SERVER_START_TIMEOUT_S, "the Prefect server"):
+        yield f"http://127.0.0.1:{port}/api"
+
+
+@contextlib.contextmanager
+def collector(root: Path, dsn: str) -> Iterator[str]:
+    """`eia serve` on a free port, with an admin token of its own; yields its /metrics URL."""
+    port = free_port()
     token_file = root / "admin-token"
     if not token_file.exists():
         token_file.write_text(secrets.token_urlsafe(24))
         token_file.chmod(0o600)
     env = {**os.environ, "EIA_DATABASE_URL": dsn, "EIA_ADMIN_TOKEN": token_file.read_text().strip()}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "flows.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--metrics-port",
-                "0",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}/metrics"
-            _wait_http(url, proc, COLLECTOR_START_TIMEOUT_S, "the collector (eia serve)", log)
-            yield url
-        finally:
-            _stop(proc)
+    args = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--metrics-port",
+        "0",
+    ]
+    url = f"http://127.0.0.1:{port}/metrics"
+    with _service(args, env, root / "collector.log", url, COLLECTOR_START_TIMEOUT_S, "the collector (eia serve)"):
+        yield url
 
 
 def _flow_status(state: Any) -> tuple[str, str]:
@@ -217,15 +199,9 @@ def _flow_status(state: Any) -> tuple[str, str]:
     return status, str(state.message or state.type.value)
 
 
-def _accepted(flow_obj: Any, parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters the flow's function accepts (flows land and change independently)."""
-    names = inspect.signature(flow_obj.fn).parameters
-    return {k: v for k, v in parameters.items() if k in names}
-
-
 async def _run_flow(name: str, flow_obj: Any, parameters: Mapping[str, Any] | None = None) -> FlowOutcome:
     started = time.monotonic()
-    kwargs = _accepted(flow_obj, parameters or {})
+    kwargs = dict(parameters or {})
     try:
         if inspect.iscoroutinefunction(flow_obj.fn):
             state = await flow_obj(return_state=True, **kwargs)
@@ -237,15 +213,28 @@ async def _run_flow(name: str, flow_obj: Any, parameters: Mapping[str, Any] | No
     return FlowOutcome(name, status, message, time.monotonic() - started)
 
 
-def _optional_flow(module: str, name: str) -> Any | None:
-    """The flow object, or None while its module or function has not landed."""
-    try:
-        loaded = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
-    return getattr(loaded, name, None)
+def _following_flows() -> list[Any]:
+    """The flows the demo runs after the series flow: bulk, the four monitoring flows, cost.
+
+    Imported here, not at module level, because the demo points Prefect at its own server first.
+    """
+    from flows.bulk import ingest_eia_bulk
+    from flows.cost import eia_cost_monitoring
+    from flows.monitoring import (
+        eia_data_monitoring,
+        eia_data_monitoring_daily,
+        eia_quality_monitor,
+        eia_staleness_monitor,
+    )
+
+    return [
+        ingest_eia_bulk,
+        eia_data_monitoring,
+        eia_staleness_monitor,
+        eia_quality_monitor,
+        eia_data_monitoring_daily,
+        eia_cost_monitoring,
+    ]
 
 
 def _say(console: Any, text: str) -> None:
@@ -263,17 +252,9 @@ async def run_flows(report: DemoReport, console: Any, parameters: Mapping[str, M
     outcome = await _run_flow("ingest_eia_series_timescale", ingest_eia_series_timescale)
     report.flows.append(outcome)
     _say(console, f"  {outcome.status} in {outcome.seconds:.0f} s: {_short(outcome.message)}")
-    for module, name in OPTIONAL_FLOWS:
-        try:
-            flow_obj = _optional_flow(module, name)
-        except Exception as exc:  # the module exists but does not import: a real failure
-            report.flows.append(FlowOutcome(name, "failed", f"{module} does not import: {exc}"))
-            continue
-        if flow_obj is None:
-            report.flows.append(FlowOutcome(name, "skipped", f"{module}.{name} is not part of this version yet"))
-            _say(console, f"{name}: skipped ({module} has not landed yet)")
-            continue
-        _say(console, f"{name}")
+    for flow_obj in _following_flows():
+        name = str(flow_obj.name)
+        _say(console, name)
         outcome = await _run_flow(name, flow_obj, parameters.get(name))
         report.flows.append(outcome)
         _say(console, f"  {outcome.status} in {outcome.seconds:.0f} s: {_short(outcome.message)}")
@@ -321,7 +302,7 @@ def print_summary(report: DemoReport, console: Any) -> None:
     flows = Table(title="Flows", title_justify="left")
     for column in ("flow", "status", "seconds", "result"):
         flows.add_column(column, overflow="fold")
-    colour = {"completed": "green", "failed": "red", "skipped": "yellow"}
+    colour = {"completed": "green", "failed": "red"}
     for o in report.flows:
         flows.add_row(o.flow, f"[{colour[o.status]}]{o.status}[/]", f"{o.seconds:.0f}", _short(o.message))
     console.print(flows)
@@ -426,8 +407,7 @@ async def run_demo(root: Path, keep_serving: bool) -> DemoReport:
             "all_passed": inventory.quality.all_passed,
         }
         with collector(root, dsn) as metrics_url:
-            if metrics_url is not None:
-                check_metrics(report, metrics_url)
+            check_metrics(report, metrics_url)
             judge(report)
             print_summary(report, console)
             (root / "summary.json").write_text(json.dumps(asdict(report) | {"ok": report.ok}, indent=2))
