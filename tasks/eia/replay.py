@@ -75,6 +75,11 @@ class FaultPlan:
     Applied in this order: api_key_invalid, burst_429, outage, error_200_body, error_rate,
     malformed_rate, timeout_rate. `latency_s` delays every API answer, faulty or not. The
     fractions apply to data requests (`/data` and `/seriesid`), not to route metadata.
+
+    The rates draw from one seeded sequence in arrival order, so which request takes which draw
+    depends on how concurrent requests interleave. `cut_next` and `hang_next` are deterministic
+    instead: they count down over the next data answers that would otherwise succeed (a 404 or a
+    500 does not use them up), and one answer is never both cut and held.
     """
 
     latency_s: float = 0.0
@@ -89,6 +94,8 @@ class FaultPlan:
     error_200_body: bool = False
     timeout_rate: float = 0.0
     timeout_sleep_s: float = 5.0
+    cut_next: int = 0  # the next N good data answers are cut in half (counts down)
+    hang_next: int = 0  # the next N good data answers wait timeout_sleep_s first (counts down)
 
 
 @dataclass
@@ -514,10 +521,12 @@ class EiaReplayServer:
                 self._rng_for = (faults, faults.seed)
             return self._rng.random(), self._rng.random(), self._rng.random()
 
-    def _take_429(self) -> bool:
+    def _take(self, countdown: str) -> bool:
+        """Uses up one of a countdown fault (burst_429, cut_next, hang_next), if any are left."""
         with self._fault_lock:
-            if self.faults.burst_429 > 0:
-                self.faults.burst_429 -= 1
+            left: int = getattr(self.faults, countdown)
+            if left > 0:
+                setattr(self.faults, countdown, left - 1)
                 return True
             return False
 
@@ -530,7 +539,7 @@ class EiaReplayServer:
             return self._gateway_error(403, "API_KEY_MISSING", API_KEY_MISSING_MESSAGE)
         if faults.api_key_invalid:
             return self._gateway_error(403, "API_KEY_INVALID", API_KEY_INVALID_MESSAGE)
-        if self._take_429():
+        if self._take("burst_429"):
             return self._gateway_error(
                 429, "OVER_RATE_LIMIT", OVER_RATE_LIMIT_MESSAGE, {"Retry-After": str(faults.retry_after_s)}
             )
@@ -545,10 +554,13 @@ class EiaReplayServer:
             response = build(php_params(request.url.query))
         except _EiaError as exc:
             return self._eia_error(exc.status, exc.message)
-        if malformed_draw < faults.malformed_rate:
+        drawn_hang = timeout_draw < faults.timeout_rate
+        counted_cut = not drawn_hang and self._take("cut_next")  # a counted cut must be seen
+        cut = counted_cut or malformed_draw < faults.malformed_rate
+        if cut:
             content = bytes(response.body)
             response = self._api_bytes(content[: len(content) // 2], response.status_code)
-        if timeout_draw < faults.timeout_rate:
+        if drawn_hang or (not cut and self._take("hang_next")):
             await asyncio.sleep(faults.timeout_sleep_s)
         return response
 

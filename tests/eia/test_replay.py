@@ -379,6 +379,25 @@ def test_a_429_burst_answers_retry_after_then_recovers(server: EiaReplayServer, 
     assert server.faults.burst_429 == 0
 
 
+def test_counted_faults_cut_then_hold_the_next_good_answers_and_skip_errors(
+    server: EiaReplayServer, api: httpx.Client
+) -> None:
+    server.faults.cut_next, server.faults.hang_next, server.faults.timeout_sleep_s = 1, 1, 0.3
+
+    missing = api.get("/natural-gas/no/such/route/data/", params=retail_query(length="1"))
+    cut = api.get(RETAIL, params=retail_query(length="1"))
+    with pytest.raises(httpx.ReadTimeout):
+        api.get(RETAIL, params=retail_query(length="1"), timeout=0.1)
+    whole = api.get(RETAIL, params=retail_query(length="1"))
+
+    assert missing.status_code == 404  # an error answer does not use up a counted fault
+    assert cut.status_code == 200 and len(cut.content) < len(whole.content)
+    with pytest.raises(ValueError):
+        cut.json()
+    assert whole.json()["response"]["data"]
+    assert (server.faults.cut_next, server.faults.hang_next) == (0, 0)
+
+
 def test_an_outage_fails_every_api_request_but_not_the_bulk_site(server: EiaReplayServer) -> None:
     server.faults.outage = True
 
