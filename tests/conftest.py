@@ -48,13 +48,11 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def prefect_server() -> Iterator[None]:
-    """Prefect's real ephemeral server, started once (it takes ~10 s)."""
+def prefect_server(pg_dsn: str) -> Iterator[None]:
+    """Prefect's real server, started once (~10 s), its state in the session PostgreSQL."""
     from prefect.settings import PREFECT_SERVER_ALLOW_EPHEMERAL_MODE, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
 
-    with (
-        prefect_test_harness(server_startup_timeout=60),
-        temporary_settings({PREFECT_SERVER_ALLOW_EPHEMERAL_MODE: True}),
-    ):
+    from tests.support.prefect_server import prefect_server
+
+    with prefect_server(pg_dsn), temporary_settings({PREFECT_SERVER_ALLOW_EPHEMERAL_MODE: True}):
         yield

@@ -148,6 +148,8 @@ def tls_proxy(pki: Pki, unix_socket: str) -> Iterator[int]:
         yield port
     finally:
         stop.set()
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
         listener.close()
         thread.join(timeout=5)
 

@@ -27,9 +27,23 @@ def free_port() -> int:
 
 
 def start_database(tmp: Path) -> str:
-    dsn = os.environ.get("EIA_TEST_DATABASE_URL") or embedded_dsn(tmp / "pgdata")
+    configured = os.environ.get("EIA_TEST_DATABASE_URL")
+    dsn = configured or embedded_dsn(tmp / "pgdata")
+    if not configured:
+        _throwaway_durability(dsn)
     apply_migrations(dsn)
     return dsn
+
+
+def _throwaway_durability(dsn: str) -> None:
+    """The session's own server lives in a temporary directory and never outlives the session, so it
+    need not flush to disk: every commit and the shutdown checkpoint skip fsync. Transactions,
+    locking and crash behaviour between sessions are unchanged; the restart and kill tests run on
+    their own servers with the defaults."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("SELECT pg_reload_conf()")
 
 
 # Operational tables emptied between tests; migrations are applied once per session.
