@@ -112,10 +112,12 @@ async def test_mixed_eia_faults_in_one_run_load_every_served_row_exactly_once(
     runs_reconcile(setup.dsn)
     # Every kind of fault happened, and every request EIA saw was reserved and recorded exactly once.
     stats = setup.server.stats
-    assert (stats.statuses[500], stats.statuses[429]) == (1, 2)
+    # One 500 from the draws above; a machine slow enough to time out a good answer re-sends it and
+    # takes further draws, which may add more, so the ledger is held to what EIA really answered.
+    assert stats.statuses[500] >= 1 and stats.statuses[429] == 2
     ledger = wait_for_ledger(setup.dsn, setup.server)
     assert ledger["requests"] == stats.api_requests == result.requests
-    assert (ledger["errors_server_error"], ledger["errors_rate_limited"]) == (1, 2)
+    assert (ledger["errors_server_error"], ledger["errors_rate_limited"]) == (stats.statuses[500], 2)
     assert ledger["errors_timeout"] >= 1  # the drawn one (a slow machine may add its own)
     assert ledger["errors_malformed"] >= 3  # at least two error bodies with status 200, and the cut body
     assert ledger["retries"] > 0
