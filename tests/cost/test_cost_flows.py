@@ -24,17 +24,11 @@ from flows.setup import ensure_blocks
 from tests.cost.conftest import TENANT, insert_history, ledger_sum
 from tests.flows.conftest import Setup
 from tests.flows.series_data import SEVEN, SeriesSpec, add_series, seven_series_dataset
+from tests.support.services import scalar
 
 pytestmark = pytest.mark.slow
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def scalar(dsn: str, sql: str, *params: Any) -> Any:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(sql, params).fetchone()
-    assert row is not None
-    return row[0]
 
 
 async def eia(dsn: str, *args: str) -> Result:

@@ -16,6 +16,7 @@ from tasks.eia.replay_data import DATE_FORMATS
 from tasks.quality.artifact import artifact_key
 from tests.flows.conftest import Setup
 from tests.flows.series_data import SEVEN, SeriesSpec, add_series, seven_series_dataset
+from tests.support.services import scalar
 
 pytestmark = pytest.mark.slow
 
@@ -25,13 +26,6 @@ async def run(setup: Setup, catalog: str, **params: Any) -> tuple[State[Any], Se
     result = run_result(state)
     assert result is not None, state
     return state, result
-
-
-def scalar(dsn: str, sql: str, *params: Any) -> Any:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(sql, params).fetchone()
-    assert row is not None
-    return row[0]
 
 
 async def test_seven_frequencies_load_exactly_the_served_rows_and_a_rerun_inserts_nothing(setup: Setup) -> None:

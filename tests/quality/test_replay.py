@@ -25,6 +25,7 @@ from tasks.store.load import BatchOutcome, LoadTargets, load_batch
 from tasks.store.quarantine import quarantine_rejections
 from tasks.store.staging import BatchContext
 from tests.quality.conftest import AddUnits
+from tests.support.services import scalar
 
 TENANT = "t-replay"
 ROUTE = "electricity/retail-sales"
@@ -72,13 +73,6 @@ def load(dsn: str, *batches: list[dict[str, Any]]) -> BatchOutcome:
     for batch_rows in batches:
         result.extend(normalize_route_rows(batch_rows, entry(batch_rows[0]["sectorid"])))
     return load_batch(dsn, BatchContext.new(TENANT, "run-test", "ingest_eia_series_timescale"), result, TARGETS)
-
-
-def scalar(dsn: str, sql: str, *params: Any) -> Any:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(sql, params).fetchone()
-    assert row is not None
-    return row[0]
 
 
 def quarantined(dsn: str) -> list[tuple[Any, ...]]:

@@ -23,7 +23,7 @@ import psycopg
 from tasks.eia.replay import EiaReplayServer
 from tasks.store.migrations import apply_migrations
 from tests.flows.series_data import SeriesSpec
-from tests.support.services import free_port, tansu_command
+from tests.support.services import free_port, scalar, tansu_command
 
 # What makes two table rows the same observation: everything but ingest bookkeeping and timestamps.
 SNAPSHOT_COLUMNS = (
@@ -47,13 +47,6 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, every
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
         time.sleep(every_s)
-
-
-def scalar(dsn: str, query: str, *params: Any) -> Any:
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(query, params).fetchone()
-    assert row is not None
-    return row[0]
 
 
 def snapshot(dsn: str) -> list[tuple[Any, ...]]:

@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -75,6 +76,14 @@ def reset_database(dsn: str) -> None:
             if r[0] not in existing
         ]
         conn.execute(f"TRUNCATE {', '.join(existing + extra)} RESTART IDENTITY CASCADE")
+
+
+def scalar(dsn: str, query: str, *params: Any) -> Any:
+    """The one value a query returns (it must return a row)."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return row[0]
 
 
 def tansu_command(port: int) -> list[str]:
