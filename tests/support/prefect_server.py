@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 from psycopg import sql
+from sqlalchemy.engine import URL
 
 
 def prefect_database_url(dsn: str, name: str = "prefect_tests") -> str:
@@ -24,13 +26,14 @@ def prefect_database_url(dsn: str, name: str = "prefect_tests") -> str:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    user = info.get("user") or "postgres"
-    password = f":{info['password']}" if info.get("password") else ""
     host = str(info.get("host") or "localhost")
-    port = info.get("port") or "5432"
+    port = int(info.get("port") or 5432)
+    common: dict[str, Any] = {"username": info.get("user") or "postgres", "password": info.get("password") or None}
     if host.startswith("/"):  # a Unix socket directory: asyncpg takes it as the `host` query parameter
-        return f"postgresql+asyncpg://{user}{password}@/{name}?host={host}&port={port}"
-    return f"postgresql+asyncpg://{user}{password}@{host}:{port}/{name}"
+        url = URL.create("postgresql+asyncpg", **common, database=name, query={"host": host, "port": str(port)})
+    else:
+        url = URL.create("postgresql+asyncpg", **common, host=host, port=port, database=name)
+    return url.render_as_string(hide_password=False)
 
 
 @contextlib.contextmanager
