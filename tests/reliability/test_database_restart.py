@@ -16,7 +16,6 @@ import pytest
 from flows.series import ingest_eia_series_timescale
 from tasks.store.database import DatabaseUnavailable, transaction
 from tests.flows.conftest import Setup
-from tests.flows.series_data import add_series
 from tests.reliability.support import (
     OwnPostgres,
     Watcher,
@@ -28,7 +27,7 @@ from tests.reliability.support import (
     runs_reconcile,
     snapshot,
 )
-from tests.reliability.test_eia_faults import daily_specs, run
+from tests.reliability.test_eia_faults import clean_run, daily_specs, run
 
 pytestmark = pytest.mark.slow
 
@@ -63,14 +62,7 @@ async def test_a_database_restart_mid_run_ends_the_run_cleanly_and_a_rerun_match
     from pathlib import Path
 
     specs = own_routes(daily_specs(4, 30, prefix="D"))
-    served = sum(len(add_series(setup.server.dataset, s)) for s in specs)
-    catalog = setup.catalog([s.entry() for s in specs])
-
-    # What a clean run leaves, on the session database.
-    state, _ = await run(catalog)
-    assert state.is_completed(), state.message
-    clean = snapshot(setup.dsn)
-    assert len(clean) == served
+    catalog, served, clean = await clean_run(setup, specs)  # on the session database
 
     pg = OwnPostgres(Path(str(tmp_path)))
     try:

@@ -30,6 +30,7 @@ from tests.reliability.support import (
     no_duplicates,
     runs_reconcile,
     scalar,
+    snapshot,
     wait_for_ledger,
 )
 
@@ -61,6 +62,18 @@ async def run(catalog: str, **params: Any) -> tuple[State[Any], SeriesRunResult]
     result = run_result(state)
     assert result is not None, state
     return state, result
+
+
+async def clean_run(setup: Setup, specs: list[SeriesSpec]) -> tuple[str, int, list[tuple[Any, ...]]]:
+    """Serves `specs` and runs them once on the session database: (catalog, rows served, the table a
+    clean run leaves), which a rerun after a fault must match."""
+    served = sum(len(add_series(setup.server.dataset, s)) for s in specs)
+    catalog = setup.catalog([s.entry() for s in specs])
+    state, _ = await run(catalog)
+    assert state.is_completed(), state.message
+    clean = snapshot(setup.dsn)
+    assert len(clean) == served
+    return catalog, served, clean
 
 
 def switch_off_after(server: EiaReplayServer, fault: str, requests: int) -> Watcher:

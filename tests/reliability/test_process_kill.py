@@ -35,7 +35,7 @@ from tests.reliability.support import (
     snapshot,
     wait_until,
 )
-from tests.reliability.test_eia_faults import run
+from tests.reliability.test_eia_faults import clean_run, run
 from tests.support.services import reset_database
 
 pytestmark = pytest.mark.slow
@@ -76,13 +76,7 @@ async def test_a_flow_killed_mid_merge_leaves_whole_batches_a_detectable_run_and
     setup: Setup, tmp_path: Path
 ) -> None:
     specs = own_routes(hourly_specs(5, 3000))  # five batches of 3,000 rows: merges take a noticeable time
-    served = sum(len(add_series(setup.server.dataset, s)) for s in specs)
-    catalog = setup.catalog([s.entry() for s in specs])
-
-    state, _ = await run(catalog)
-    assert state.is_completed(), state.message
-    clean = snapshot(setup.dsn)
-    assert len(clean) == served
+    catalog, served, clean = await clean_run(setup, specs)
     reset_database(setup.dsn)
 
     setup.server.faults.latency_s = 0.5  # the process is still fetching and merging when it is killed
