@@ -42,7 +42,9 @@ from tasks.ops.redact import install_logging_filter, scrub_text
 from tasks.ops.runlog import Counts, finish_run
 from tasks.pipeline import publish_outbox
 from tasks.settings import RunSettings
+from tasks.store.aggregates import refresh_monthly_aggregates
 from tasks.store.database import connect, data_dir
+from tasks.store.load import DEFAULT_MAX_QUARANTINE_SHARE, quarantine_summary
 
 FLOW_NAME: Final = "ingest_eia_bulk"
 # The runbook's datasets. EBA (hourly grid data) is the largest: about 700 MB compressed.
@@ -82,6 +84,7 @@ class _Options:
     force: bool
     max_batches: int | None
     progress: bool
+    max_quarantine_share: float
 
 
 def _check_parameters(
@@ -106,6 +109,11 @@ def _check_parameters(
         if value <= 0:
             return f"flow parameter {name} must be positive, got {value}"
     return None
+
+
+def _refresh_aggregates(dsn: str) -> None:
+    with connect(dsn, autocommit=True) as conn:
+        refresh_monthly_aggregates(conn)
 
 
 def _progress(enabled: bool) -> LoadProgress:
@@ -195,6 +203,7 @@ async def _ingest_dataset(
             max_line_bytes=options.max_line_bytes,
             retention_years=settings.retention_years,
             max_batches=options.max_batches,
+            max_quarantine_share=options.max_quarantine_share,
         )
         kafka = settings.kafka
         load = await asyncio.to_thread(
@@ -209,6 +218,7 @@ async def _ingest_dataset(
         )
         report.status, report.counts, report.batches, report.lines = load.status, load.counts, load.batches, load.lines
         report.total_counts, report.failed_checks = load.total_counts, load.failed_checks
+        report.quarantined_by_reason = load.quarantined_by_reason
         if load.resumed_from is not None:
             report.resumed_from_line = load.resumed_from.line_number + 1
             log.info("%s: resumed from the checkpoint at line %d", code, report.resumed_from_line)
@@ -240,6 +250,7 @@ async def ingest_eia_bulk(
     max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
     max_compression_ratio: float = DEFAULT_MAX_COMPRESSION_RATIO,
     progress: bool | None = None,
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
     endpoints_block: str = ENDPOINTS_BLOCK,
     database_block: str = DATABASE_BLOCK,
     kafka_block: str = KAFKA_BLOCK,
@@ -260,6 +271,9 @@ async def ingest_eia_bulk(
         max_member_bytes: largest uncompressed member accepted.
         max_compression_ratio: largest uncompressed/compressed ratio accepted (zip bombs).
         progress: show a progress bar; default: when stderr is a terminal.
+        max_quarantine_share: when more than this share of a batch fails row-level quality rules, the batch
+            is blocked and the dataset stops there (a systematic break); below it, the offending rows are
+            quarantined and the load goes on.
     """
     install_logging_filter()
     quiet_expected_tracebacks()
@@ -279,6 +293,8 @@ async def ingest_eia_bulk(
     message = _check_parameters(
         batch_size, max_batches, max_line_bytes, max_download_bytes, max_member_bytes, max_compression_ratio
     )
+    if message is None and not 0 <= max_quarantine_share <= 1:
+        message = f"flow parameter max_quarantine_share must be between 0 and 1, got {max_quarantine_share}"
     try:
         if message is not None:
             raise BulkError(message)
@@ -293,6 +309,7 @@ async def ingest_eia_bulk(
             force=force,
             max_batches=max_batches,
             progress=sys.stderr.isatty() if progress is None else progress,
+            max_quarantine_share=max_quarantine_share,
         )
         base = await bulk_url(endpoints_block)
         manifest_requests = 1
@@ -302,6 +319,8 @@ async def ingest_eia_bulk(
             report = await _ingest_dataset(code, manifest, settings, run_id, options)
             reports.append(report)
             summary.counts.add(report.counts)
+            if report.counts.inserted or report.counts.updated:
+                await asyncio.to_thread(_refresh_aggregates, settings.dsn)
             if settings.kafka is not None and report.counts.received:
                 drained = await asyncio.to_thread(publish_outbox, settings.dsn, settings.kafka)
                 if drained.pending:
@@ -321,10 +340,14 @@ async def ingest_eia_bulk(
     status = "failed" if message is not None else "completed"
     if message is None:
         c = summary.counts
+        reasons: dict[str, int] = {}
+        for r in reports:
+            for reason, n in r.quarantined_by_reason.items():
+                reasons[reason] = reasons.get(reason, 0) + n
         message = (
             ", ".join(f"{r.dataset} {r.status}" for r in reports)
-            + f": {c.inserted} inserted, {c.updated} updated, {c.quarantined} quarantined, {c.skipped} skipped "
-            f"from {c.received} rows"
+            + f": {c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged, "
+            f"{quarantine_summary(reasons)}, {c.skipped} skipped from {c.received} rows"
         )
     summary.series = sum(r.lines for r in reports)
     summary.requests = manifest_requests + sum(r.requests for r in reports)

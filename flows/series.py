@@ -23,7 +23,7 @@ from tasks.eia.client import EiaClient, LimitsMissing
 from tasks.eia.errors import EiaAuthError, EiaBreakerOpen, EiaError, QuotaExhausted
 from tasks.eia.paging import fetch_all_pages
 from tasks.eia.plan import FetchRequest
-from tasks.ops.breaker import PostgresBreakerStorage, make_breaker
+from tasks.ops.breaker import breaker_status, seconds_until_trial, shared_breaker
 from tasks.ops.ledger import UsageLedger
 from tasks.ops.redact import install_logging_filter, scrub_text
 from tasks.ops.runlog import Counts, finish_run
@@ -35,9 +35,11 @@ from tasks.pipeline import (
     plan_series_requests,
     publish_outbox,
 )
-from tasks.report import EntryReport, markdown_summary, publish_report, table_rows
+from tasks.report import EntryReport, markdown_summary, merged_reasons, publish_report, table_rows
 from tasks.settings import RunSettings
+from tasks.store.aggregates import refresh_monthly_aggregates
 from tasks.store.database import DatabaseUnavailable, connect
+from tasks.store.load import DEFAULT_MAX_QUARANTINE_SHARE, check_share, quarantine_summary
 from tasks.store.staging import BatchContext
 
 FLOW_NAME = "ingest_eia_series_timescale"
@@ -63,7 +65,12 @@ def run_result(state: State[Any]) -> SeriesRunResult | None:
 
 
 async def _run_entry(
-    request: FetchRequest, client: EiaClient, settings: RunSettings, run_id: str, db_lock: asyncio.Lock
+    request: FetchRequest,
+    client: EiaClient,
+    settings: RunSettings,
+    run_id: str,
+    db_lock: asyncio.Lock,
+    max_quarantine_share: float,
 ) -> EntryReport:
     report = EntryReport(request.key)
     fetch = fetch_page.with_options(
@@ -90,9 +97,31 @@ async def _run_entry(
     targets = api_targets(settings.kafka, request.entry.route if request.entry else None)
     # One batch merges at a time: merges are short, and this keeps partition creation and Soda calm.
     async with db_lock:
-        batch = await asyncio.to_thread(load_batch_task, settings.dsn, ctx, result, targets, settings.retention_years)
+        batch = await asyncio.to_thread(
+            load_batch_task, settings.dsn, ctx, result, targets, settings.retention_years, max_quarantine_share
+        )
     report.counts, report.failed_checks = batch.counts, batch.failed_checks
+    report.quarantined_by_reason, report.blocked = batch.quarantined_by_reason, batch.blocked
     return report
+
+
+async def _wait_for_breaker_trial(settings: RunSettings, log: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    """A run that starts while the shared breaker is open waits for its half-open trial (at most
+    `breaker_reset_timeout_s`) instead of failing at once: after an outage the next scheduled run loads."""
+    with connect(settings.dsn) as conn:
+        status = breaker_status(conn)
+        now = conn.execute("SELECT now()").fetchone()
+    assert now is not None
+    wait = seconds_until_trial(status, settings.breaker.reset_timeout_s, now[0])
+    if wait > 0:
+        log.warning(
+            "the EIA circuit breaker %r is open (opened at %s after repeated EIA failures); waiting %.0fs for its "
+            "half-open trial before sending requests",
+            status.name,
+            status.opened_at.isoformat() if status.opened_at else "?",
+            wait,
+        )
+        await asyncio.sleep(wait)
 
 
 @flow(name=FLOW_NAME, log_prints=False, validate_parameters=True, persist_result=False)
@@ -102,6 +131,7 @@ async def ingest_eia_series_timescale(
     start: str | None = None,
     end: str | None = None,
     catalog_path: str | None = None,
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
     api_key_block: str = API_KEY_BLOCK,
     endpoints_block: str = ENDPOINTS_BLOCK,
     database_block: str = DATABASE_BLOCK,
@@ -115,9 +145,17 @@ async def ingest_eia_series_timescale(
         start: first period to fetch (overrides the incremental watermark).
         end: last period to fetch.
         catalog_path: a catalog JSON file; default: the packaged catalog.
+        max_quarantine_share: when more than this share of an entry's rows fail row-level quality rules,
+            the entry's batch is blocked as a whole and the entry fails (a systematic break); below it, the
+            offending rows are quarantined and the rest loads.
     """
     install_logging_filter()
     log = get_run_logger()
+    try:
+        check_share(max_quarantine_share)
+    except ValueError as exc:
+        log.error("flow parameter %s", exc)
+        return Failed(message=f"flow parameter {exc}")
     settings = await load_run_settings(
         api_key_block=api_key_block,
         endpoints_block=endpoints_block,
@@ -140,34 +178,39 @@ async def ingest_eia_series_timescale(
         sum(r.kind == "route" for r in plan),
         sum(r.kind == "seriesid" for r in plan),
     )
-    breaker = make_breaker(
-        settings.dsn, fail_max=settings.breaker.fail_max, reset_timeout_s=settings.breaker.reset_timeout_s
-    )
     reports: list[EntryReport] = []
     fatal: BaseException | None = None
     db_lock = asyncio.Lock()
-    async with (
-        UsageLedger(settings.dsn, settings.tenant_id, settings.cost) as ledger,
-        EiaClient(settings.client, breaker, reserve=ledger.reserve, on_request=ledger.record) as client,
-    ):
-        ledger.watch(client.limiter)
-        try:
-            async with asyncio.TaskGroup() as group:
-                jobs = [group.create_task(_run_entry(r, client, settings, run_id, db_lock)) for r in plan]
-        except* FATAL as errors:
-            fatal = errors.exceptions[0]
-        finally:
-            summary.requests = client.requests_sent
-            storage = breaker._state_storage
-            if isinstance(storage, PostgresBreakerStorage):
-                storage.close()
-        if fatal is None:
-            reports = [j.result() for j in jobs]
-        else:
-            reports = [j.result() for j in jobs if j.done() and not j.cancelled() and j.exception() is None]
+    if plan:
+        await _wait_for_breaker_trial(settings, log)
+    with shared_breaker(
+        settings.dsn, fail_max=settings.breaker.fail_max, reset_timeout_s=settings.breaker.reset_timeout_s
+    ) as breaker:
+        async with (
+            UsageLedger(settings.dsn, settings.tenant_id, settings.cost) as ledger,
+            EiaClient(settings.client, breaker, reserve=ledger.reserve, on_request=ledger.record) as client,
+        ):
+            ledger.watch(client.limiter)
+            try:
+                async with asyncio.TaskGroup() as group:
+                    jobs = [
+                        group.create_task(_run_entry(r, client, settings, run_id, db_lock, max_quarantine_share))
+                        for r in plan
+                    ]
+            except* FATAL as errors:
+                fatal = errors.exceptions[0]
+            finally:
+                summary.requests = client.requests_sent
+    if fatal is None:
+        reports = [j.result() for j in jobs]
+    else:
+        reports = [j.result() for j in jobs if j.done() and not j.cancelled() and j.exception() is None]
 
     for r in reports:
         summary.counts.add(r.counts)
+    if summary.counts.inserted or summary.counts.updated:
+        with connect(settings.dsn, autocommit=True) as conn:
+            refresh_monthly_aggregates(conn)
     published = "off"
     if settings.kafka is not None:
         drained = publish_outbox(settings.dsn, settings.kafka)
@@ -175,20 +218,19 @@ async def ingest_eia_series_timescale(
         if drained.pending:
             log.warning("Kafka: %d messages wait in the outbox for the next run or `eia outbox flush`", drained.pending)
 
-    problems = [r for r in reports if r.status != "ok"]
+    problems = [r for r in reports if r.failed]
     if fatal is not None:
         status, message = "failed", scrub_text(str(fatal))
     elif problems:
         status = "failed"
-        message = "; ".join(
-            f"{r.key}: " + (r.error or f"quality gate failed ({', '.join(r.failed_checks)})") for r in problems
-        )
+        message = "; ".join(f"{r.key}: {r.detail}" for r in problems)
     else:
+        c = summary.counts
         status, message = (
             "completed",
             (
-                f"{summary.counts.inserted} inserted, {summary.counts.updated} updated, "
-                f"{summary.counts.quarantined} quarantined from {summary.counts.received} rows"
+                f"{c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged, "
+                f"{quarantine_summary(merged_reasons(reports))} from {c.received} rows"
             ),
         )
     summary.details = {"kafka": published, "problems": [r.key for r in problems]}

@@ -24,7 +24,7 @@ from tasks.publish.outbox import DrainResult, drain_outbox
 from tasks.publish.producer import KafkaSettings
 from tasks.quality.tasks import report_batch_quality
 from tasks.store.database import connect
-from tasks.store.load import BatchOutcome, LoadTargets, load_batch
+from tasks.store.load import DEFAULT_MAX_QUARANTINE_SHARE, BatchOutcome, LoadTargets, load_batch
 from tasks.store.staging import BatchContext
 from tasks.store.watermarks import read_watermarks
 
@@ -89,9 +89,16 @@ def normalize_fetched(request: FetchRequest, outcome: FetchOutcome) -> Normalize
 
 @task(name="load-batch", task_run_name="load {ctx.batch_id}", cache_policy=NO_CACHE)
 def load_batch_task(
-    dsn: str, ctx: BatchContext, result: NormalizeResult, targets: LoadTargets, retention_years: int
+    dsn: str,
+    ctx: BatchContext,
+    result: NormalizeResult,
+    targets: LoadTargets,
+    retention_years: int,
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
 ) -> BatchOutcome:
-    outcome = load_batch(dsn, ctx, result, targets, retention_years=retention_years)
+    outcome = load_batch(
+        dsn, ctx, result, targets, retention_years=retention_years, max_quarantine_share=max_quarantine_share
+    )
     report_batch_quality(outcome.batch_id, outcome.gate)
     return outcome
 

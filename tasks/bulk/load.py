@@ -57,7 +57,7 @@ from tasks.normalize.observation import SOURCE_BULK, NormalizeResult, Observatio
 from tasks.ops.runlog import Counts
 from tasks.quality.tasks import report_batch_quality
 from tasks.store.database import connect, transaction
-from tasks.store.load import LoadTargets, load_batch
+from tasks.store.load import DEFAULT_MAX_QUARANTINE_SHARE, LoadTargets, check_share, load_batch
 from tasks.store.staging import BatchContext
 
 DEFAULT_BATCH_SIZE: Final = 50_000
@@ -86,6 +86,8 @@ class BulkLoadConfig:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     retention_years: int = 0
     max_batches: int | None = None  # stop (resumably) after this many batches in this run
+    # More than this share of a batch failing row rules blocks the batch (tasks/store/load.py).
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -94,6 +96,7 @@ class BulkLoadConfig:
             raise ValueError(f"max_line_bytes must be at least 1, got {self.max_line_bytes}")
         if self.max_batches is not None and self.max_batches < 1:
             raise ValueError(f"max_batches must be at least 1, got {self.max_batches}")
+        check_share(self.max_quarantine_share)
 
 
 @dataclass(slots=True)
@@ -112,6 +115,7 @@ class ArchiveLoad:
     total_counts: Counts = field(default_factory=Counts)  # the whole archive, earlier runs included
     total_batches: int = 0
     failed_checks: list[str] = field(default_factory=list)
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)  # this run
     error: str | None = None
     duration_s: float = 0.0
 
@@ -529,18 +533,24 @@ def _load_one(dsn: str, batch: Batch, config: BulkLoadConfig, targets: LoadTarge
         advance_checkpoint(conn, config.tenant_id, config.dataset, ctx.batch_id, batch.end)
 
     result = load_batch(
-        dsn, ctx, batch.result, targets, retention_years=config.retention_years, after_merge=after_merge
+        dsn,
+        ctx,
+        batch.result,
+        targets,
+        retention_years=config.retention_years,
+        max_quarantine_share=config.max_quarantine_share,
+        after_merge=after_merge,
     )
     outcome.counts.add(result.counts)
+    for reason, n in result.quarantined_by_reason.items():
+        outcome.quarantined_by_reason[reason] = outcome.quarantined_by_reason.get(reason, 0) + n
     report_batch_quality(result.batch_id, result.gate)
-    if not result.passed:
+    if result.blocked is not None:
         outcome.status = "failed"
         outcome.failed_checks = list(result.failed_checks)
-        checks = result.failed_checks
-        named = ", ".join(checks[:5]) + (f" and {len(checks) - 5} more" if len(checks) > 5 else "")
         outcome.error = (
             f"the quality gate blocked a batch of {result.counts.received} rows from line "
-            f"{outcome.position.line_number + 1} ({named}); its rows are quarantined and the checkpoint "
+            f"{outcome.position.line_number + 1}: {result.blocked}; its rows are quarantined and the checkpoint "
             "stays before it, so a rerun retries it"
         )
         return False

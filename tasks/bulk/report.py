@@ -15,6 +15,7 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from tasks.ops.redact import scrub
 from tasks.ops.runlog import Counts
+from tasks.store.load import quarantine_summary
 
 
 @dataclass(slots=True)
@@ -33,6 +34,7 @@ class DatasetReport:
     resumed_from_line: int | None = None  # 1-based
     duration_s: float = 0.0
     failed_checks: list[str] = field(default_factory=list)
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)  # this run
     detail: str | None = None
 
     @property
@@ -95,6 +97,8 @@ def dataset_markdown(report: DatasetReport) -> str:
             f"| {t.received:,} | {t.inserted:,} | {t.updated:,} | {t.unchanged:,} | {t.quarantined:,} "
             f"| {t.skipped:,} |",
         ]
+    if c.quarantined:
+        lines += ["", f"**Quarantined:** {quarantine_summary(report.quarantined_by_reason)}"]
     if report.detail:
         lines += ["", f"**Detail:** {report.detail}"]
     return "\n".join(lines)

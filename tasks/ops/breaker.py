@@ -7,8 +7,10 @@ collector's `/health` and metrics, and reset by `eia breaker reset` or the admin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -104,19 +106,37 @@ class PostgresBreakerStorage(pybreaker.CircuitBreakerStorage):  # type: ignore[m
                 self._conn = None
 
 
-def make_breaker(
+@contextlib.contextmanager
+def shared_breaker(
     dsn: str, *, fail_max: int, reset_timeout_s: float, name: str = DEFAULT_BREAKER
-) -> pybreaker.CircuitBreaker:
-    # Only failures that say EIA is unhealthy (5xx, timeouts, broken bodies) count; a bad key,
-    # a throttle, a missing series or a cancelled task says nothing about EIA's health.
-    return pybreaker.CircuitBreaker(
-        fail_max=fail_max,
-        reset_timeout=reset_timeout_s,
-        exclude=[lambda exc: not is_transient(exc)],
-        state_storage=PostgresBreakerStorage(dsn, name),
-        name=name,
-        throw_new_error_on_trip=True,
-    )
+) -> Iterator[pybreaker.CircuitBreaker]:
+    """The breaker every process shares, its state in `eia_breaker_state`; its connection closes on exit."""
+    storage = PostgresBreakerStorage(dsn, name)
+    try:
+        # Only failures that say EIA is unhealthy (5xx, timeouts, broken bodies) count; a bad key,
+        # a throttle, a missing series or a cancelled task says nothing about EIA's health.
+        yield pybreaker.CircuitBreaker(
+            fail_max=fail_max,
+            reset_timeout=reset_timeout_s,
+            exclude=[lambda exc: not is_transient(exc)],
+            state_storage=storage,
+            name=name,
+            throw_new_error_on_trip=True,
+        )
+    finally:
+        storage.close()
+
+
+def seconds_until_trial(status: BreakerStatus, reset_timeout_s: float, now: datetime) -> float:
+    """How long an open breaker stays open before its half-open trial (0 when it is not open).
+
+    A run that starts during an outage's last seconds waits this long instead of failing at once: the
+    first request after it is the trial. Never more than `reset_timeout_s`, whatever the clocks say.
+    """
+    if status.state != pybreaker.STATE_OPEN or status.opened_at is None:
+        return 0.0
+    remaining = (status.opened_at - now).total_seconds() + reset_timeout_s
+    return max(0.0, min(reset_timeout_s, remaining))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ received = inserted + updated + unchanged + quarantined + skipped.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -92,11 +92,17 @@ def record_batch(
     gate_passed: bool,
     failed_checks: Sequence[str] = (),
     quality_score: float | None = None,
+    quarantined_by_reason: Mapping[str, int] | None = None,
+    recheck_passed: bool | None = None,
+    blocked_reason: str | None = None,
 ) -> None:
+    """One batch's line: `gate_passed` means it merged (not blocked); `recheck_passed` is the contract's
+    second verdict on what remained after offending rows were set aside (None: none were)."""
     conn.execute(
         f"""INSERT INTO {BATCH_LOG} (batch_id, run_id, tenant_id, source, dataset, received, inserted, updated,
-                unchanged, quarantined, skipped, gate_passed, failed_checks, quality_score)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                unchanged, quarantined, skipped, gate_passed, failed_checks, quality_score, quarantined_by_reason,
+                recheck_passed, blocked_reason)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)""",
         (
             ctx.batch_id,
             ctx.run_id,
@@ -112,6 +118,9 @@ def record_batch(
             gate_passed,
             list(failed_checks),
             quality_score,
+            json.dumps(dict(quarantined_by_reason or {})),
+            recheck_passed,
+            blocked_reason,
         ),
     )
 

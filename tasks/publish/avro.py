@@ -43,7 +43,7 @@ _TABLE_ONLY_TYPES: Final[Mapping[str, Any]] = {
     "updated_at": datetime,
 }
 
-# The quarantine table's columns in DDL order (sql/common/0001_core.sql). `payload` is JSONB.
+# The quarantine table's columns in DDL order (sql/common/0001_core.sql, then 0007). `payload` is JSONB.
 QUARANTINE_COLUMNS: Final[tuple[tuple[str, Any], ...]] = (
     ("id", int),
     ("tenant_id", str),
@@ -58,6 +58,7 @@ QUARANTINE_COLUMNS: Final[tuple[tuple[str, Any], ...]] = (
     ("ingest_run_id", str | None),
     ("ingest_batch_id", str),
     ("quarantined_at", datetime),
+    ("natural_key", str | None),  # migration 0007: what makes a quarantined row the same row again
 )
 
 

@@ -1,16 +1,17 @@
-"""The quality gate: run the generated Soda contract on a staged batch and act on the outcome.
+"""The quality gate: run the generated Soda contract on a staged batch and return its verdict.
 
 Why it exists: between staging and merge, a batch must pass every fail-level rule of the registry
 (`rules.py`). This module runs the contract generated from the registry (`contract.py`) with Soda
-Core 4, maps each Soda check back to its rule, records every outcome in `eia_quality_results`, and
-for a blocked batch moves the offending rows to quarantine under the rule's name (found with the
-rule's own predicate) and the rest of the batch under `batch_blocked`.
+Core 4 and maps each Soda check back to its rule. It judges; it moves no row. What happens to the
+rows (set aside, quarantined, merged) is the load's business (`tasks/store/load.py`); the results it
+writes to `eia_quality_results` come from `record_results`.
 
-Gate semantics: a fail-level check that fails blocks the batch; a warn-level check that fails lets
-it through but is recorded; a check that could not be evaluated (SQL error, Soda error) counts as
-failed whatever its severity, so a broken rule never passes silently. The score is passed checks
-divided by evaluated checks, where every rule is evaluated once per batch (an erroring check is
-evaluated and not passed).
+Verdict: a check that could not be evaluated (SQL error, Soda error) counts as failed whatever its
+severity, so a broken rule never passes silently, and it blocks the batch (`batch_failures`), as does
+a failed fail-level batch rule. A failed fail-level row rule (`row_failures`) names its offending rows:
+the load sets those aside and asks the gate again about what remains. A warn-level check that fails
+is recorded and holds nothing back. The score is passed checks divided by evaluated checks, where
+every rule is evaluated once per batch (an erroring check is evaluated and not passed).
 
 Cost (issue 7 allows the gate 10% of a batch's load time): per process, the contract is generated
 and parsed once, and Soda's data source keeps one open connection (its session options set once at
@@ -57,7 +58,6 @@ from tasks.quality.rules import (
     Severity,
     rule,
 )
-from tasks.store.quarantine import quarantine_staged
 from tasks.store.staging import BatchContext
 from tasks.store.tables import QUALITY_RESULTS
 
@@ -70,6 +70,7 @@ logging.getLogger("soda").setLevel(logging.WARNING)
 logger = logging.getLogger(__name__)
 
 Outcome = Literal["pass", "fail", "warn", "error"]
+# The reason under which a blocked batch's rows that offend no rule go to quarantine.
 BATCH_BLOCKED: Final = "batch_blocked"
 # Example rows per failed or warned check, read for reports (the Prefect artifact).
 EXAMPLE_ROWS: Final = 3
@@ -121,6 +122,22 @@ class GateResult:
     duration_s: float = 0.0
     # Up to EXAMPLE_ROWS offending rows per failed or warned row rule (EXAMPLE_COLUMNS, JSON-ready, scrubbed).
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def row_failures(self) -> list[str]:
+        """Failed fail-level row rules, in registry order: their offending rows can be set aside."""
+        return [
+            c.name for c in self.checks if c.outcome == "fail" and c.severity == "fail" and rule(c.name).scope == "row"
+        ]
+
+    @property
+    def batch_failures(self) -> list[str]:
+        """What blocks the batch as a whole: failed fail-level batch rules, and checks that could not run."""
+        return [
+            c.name
+            for c in self.checks
+            if c.outcome == "error" or (c.outcome == "fail" and c.severity == "fail" and rule(c.name).scope == "batch")
+        ]
 
     def check(self, name: str) -> CheckOutcome:
         for outcome in self.checks:
@@ -480,43 +497,6 @@ def record_results(conn: psycopg.Connection[TupleRow], ctx: BatchContext, result
             ],
         )
     return len(result.checks)
-
-
-def quarantine_failures(
-    conn: psycopg.Connection[TupleRow], ctx: BatchContext, result: GateResult, dlq_topic: str | None
-) -> dict[str, int]:
-    """Moves a blocked batch to quarantine; returns rows moved per reason (nothing for a passed batch).
-
-    Each failed fail-level rule with a row predicate takes its offending rows first, with the rule
-    name as the reason (in registry order, so a row offending twice goes under the first rule); the
-    rest of the batch follows with reason `batch_blocked`, naming the failed checks. The cross-row
-    rules see the batch as the gate saw it: their aggregates are computed once, before any row moves.
-    """
-    if result.passed:
-        return {}
-    moved: dict[str, int] = {}
-    failed_rules = [rule(c.name) for c in result.checks if c.outcome == "fail" and c.severity == "fail"]
-    failed_rules = [r for r in failed_rules if r.predicate is not None]
-    if any(r.name in _NEEDS_AGGREGATES for r in failed_rules):
-        prepare_batch(conn, ctx.batch_id)
-    for r in failed_rules:
-        assert r.predicate is not None
-        moved[r.name] = quarantine_staged(
-            conn,
-            ctx,
-            reason=r.name,
-            detail=f"failed quality check {r.name}: {r.description}",
-            where_sql=r.predicate,
-            dlq_topic=dlq_topic,
-        )
-    moved[BATCH_BLOCKED] = quarantine_staged(
-        conn,
-        ctx,
-        reason=BATCH_BLOCKED,
-        detail=f"batch blocked by failed quality checks: {', '.join(result.failed)}",
-        dlq_topic=dlq_topic,
-    )
-    return moved
 
 
 def gate_summary_markdown(result: GateResult) -> str:

@@ -7,13 +7,12 @@ same path as any batch (`tasks.store.load.load_batch`: stage, Soda gate, merge, 
 replayed row is held to every rule of the registry, and removes them from quarantine in the same
 transaction as their merge. Nothing is ever lost on the way:
 
-* A batch the gate passes: its rows are merged and the quarantine rows they came from are deleted,
-  atomically (`after_merge`).
-* A batch the gate blocks again: nothing is merged. The gate re-files the batch in quarantine under
-  the replay batch, with the reasons the rules give now, and the rows it came from are deleted in
-  that same transaction (`after_blocked`): the quarantine then holds the same rows once, never
-  twice, and the replay batch's log reconciles (received = quarantined). Kafka's dead-letter topic
-  is not told twice: replay batches write no DLQ messages.
+* The quarantine rows a batch takes are deleted first in the load's final transaction
+  (`before_write`), so the rows that now pass are merged and leave quarantine together, and the rows
+  a rule still refuses are re-filed under the replay batch, with the reasons the rules give now: the
+  quarantine then holds each row once, never twice, and the replay batch's log reconciles. A batch
+  the gate blocks as a whole (a batch-level rule, or too many offending rows) is re-filed whole.
+  Kafka's dead-letter topic is not told twice: replay batches write no DLQ messages.
 * A row that cannot be rebuilt, or that its normalizer rejects again, stays exactly as it was.
 * If any replayed quarantine row disappeared meanwhile (another replay, a manual delete), the
   transaction is rolled back (`ReplayConflict`); an advisory lock keeps two replays apart.
@@ -578,7 +577,8 @@ def _replay(
                 continue
             outcome = _load(dsn, tenant_id, run_id, source, dataset, batch, targets)
             blocked = not outcome.passed
-            _count(result, batch, outcome, source, dataset)
+            refiled = _refiled(dsn, tenant_id, outcome.batch_id) if outcome.counts.quarantined else set()
+            _count(result, batch, outcome, source, dataset, refiled)
 
 
 def _load(
@@ -600,20 +600,36 @@ def _load(
         # No DLQ messages: these rows were announced on the dead-letter topic when first quarantined.
         LoadTargets(outbox_topic=targets.outbox_topics.get(source), dlq_topic=None, source=source, dataset=dataset),
         retention_years=targets.retention_years,
-        after_merge=remove,
-        after_blocked=remove,
+        before_write=remove,
     )
 
 
+def _refiled(dsn: str, tenant_id: str, batch_id: str) -> set[tuple[str | None, str | None]]:
+    """(series, raw period) of every row the replay batch re-filed in quarantine."""
+    with connect(dsn) as conn:
+        rows = conn.execute(
+            f"SELECT series_id, raw_period FROM {QUARANTINE} WHERE tenant_id = %s AND ingest_batch_id = %s",
+            (tenant_id, batch_id),
+        ).fetchall()
+    return {(r[0], r[1]) for r in rows}
+
+
 def _count(
-    result: ReplayResult, batch: Sequence[_Rebuilt], outcome: BatchOutcome, source: str, dataset: str | None
+    result: ReplayResult,
+    batch: Sequence[_Rebuilt],
+    outcome: BatchOutcome,
+    source: str,
+    dataset: str | None,
+    refiled: set[tuple[str | None, str | None]],
 ) -> None:
+    """Adds one batch to the result: a quarantine row counts as re-filed when any of its observations was."""
     c = outcome.counts
     result.replayed += len(batch)
-    if outcome.passed:
-        result.loaded += len(batch)
-    else:
-        result.requarantined += len(batch)
+    again = sum(1 for item in batch if any((o.series_id, o.raw_period) in refiled for o in item.observations))
+    if not outcome.passed:
+        again = len(batch)
+    result.loaded += len(batch) - again
+    result.requarantined += again
     result.inserted += c.inserted
     result.updated += c.updated
     result.unchanged += c.unchanged

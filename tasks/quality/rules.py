@@ -25,6 +25,11 @@ Conventions
   numbers, `period_end_matches_frequency` ignores ends before the start, ...). The tests check it.
 * `threshold` is the number of offending rows a row rule allows (a count, not a fraction); every
   rule here allows 0. Rules without a row predicate say what they measure in `measure`.
+* `scope` says what a failing fail-level rule holds back. A "row" rule has a predicate: the load sets
+  its offending rows aside for quarantine and merges the rest (tasks/store/load.py). A "batch" rule
+  measures the batch as a whole (its schema, its size): failing it blocks the batch. Consistency rules
+  judge a series against its newest stored row, or, for a new series, against the batch's majority,
+  so the offending rows are the ones that differ, not the whole series.
 * Parameters come from one place each: units (canonical units, currencies, plausible ranges) from
   the unit table `tasks/normalize/units.csv`; frequencies from `observation.FREQUENCIES` with the
   per-frequency policy below; value tokens from `values.KNOWN_TOKENS`. SQL lists and CASE
@@ -51,6 +56,10 @@ from tasks.normalize.values import KNOWN_TOKENS
 from tasks.store.tables import METADATA, STAGING, TIMESERIES
 
 Severity = Literal["fail", "warn"]
+# What a failing fail-level rule holds back. "row": its offending rows can be named; they go to
+# quarantine under the rule's name and the rest of the batch merges. "batch": the batch as a whole is
+# wrong (its schema, its emptiness); the whole batch is blocked.
+Scope = Literal["row", "batch"]
 Kind = Literal["schema", "completeness", "validity", "uniqueness", "consistency", "volume", "freshness", "anomaly"]
 # What a rule measures: offending rows (row rules), schema differences, or the batch's row count.
 Measure = Literal["offending_rows", "schema_mismatches", "row_count_at_least", "row_count_expected"]
@@ -128,6 +137,14 @@ class Rule:
     predicate: str | None = None  # TRUE for an offending staging row `s`; None for batch-level rules
     threshold: float = 0  # offending_rows / schema_mismatches: most allowed; row_count_at_least: fewest
     measure: Measure = "offending_rows"
+    scope: Scope = "row"
+
+    def __post_init__(self) -> None:
+        # A row rule must be able to name its rows; a batch rule measures the batch, never rows.
+        if (self.scope == "row") != (self.predicate is not None):
+            raise ValueError(
+                f"rule {self.name!r}: scope {self.scope!r} needs {'a' if self.scope == 'row' else 'no'} predicate"
+            )
 
 
 # --- SQL building helpers (all literals come from trusted constants, quoted here) -------------------
@@ -388,6 +405,21 @@ def _series_having(condition: str) -> str:
         GROUP BY g.tenant_id, g.series_id HAVING {condition})"""
 
 
+def _minority(column: str, known: str) -> str:
+    """Rows of a series with no stored row whose `column` differs from the series' majority in the batch.
+
+    The majority is the value held by most of the series' rows (ties: the smaller value, so the choice
+    is stable). Only values satisfying `known` (SQL over `g.<column>`) take part: unknown ones are another
+    rule's. A series with stored rows is judged against its newest stored row instead (the *_unchanged
+    rules), so the two families never both claim a row.
+    """
+    return f"""(s.tenant_id, s.series_id, s.{column}) IN (SELECT c.tenant_id, c.series_id, c.{column} FROM (
+        SELECT g.tenant_id, g.series_id, g.{column}, row_number() OVER (PARTITION BY g.tenant_id, g.series_id
+            ORDER BY sum(g.rows) DESC, g.{column}) AS rank
+        FROM {_BATCH_GROUPS} AND g.stored_frequency IS NULL AND {known}
+        GROUP BY g.tenant_id, g.series_id, g.{column}) c WHERE c.rank > 1)"""
+
+
 def _against_stored(columns: tuple[str, ...], condition: str) -> str:
     """Rows whose (tenant, series, <columns>) group satisfies `condition` against the series' newest
     stored row (`GROUPS` columns stored_*; a series with no stored row never offends)."""
@@ -454,6 +486,7 @@ RULES: Final[tuple[Rule, ...]] = (
         kind="schema",
         description="staging has exactly the columns of observation.STAGED_COLUMNS, with their types",
         measure="schema_mismatches",
+        scope="batch",
     ),
     # --- completeness -----------------------------------------------------------------------------
     _required("tenant_id"),
@@ -618,18 +651,15 @@ RULES: Final[tuple[Rule, ...]] = (
         name="series_single_frequency",
         severity="fail",
         kind="consistency",
-        description="all rows of a series in the batch have one (known) frequency",
-        predicate=_series_having(
-            f"min(g.frequency) FILTER (WHERE g.frequency IN ({_FREQUENCIES_SQL})) "
-            f"<> max(g.frequency) FILTER (WHERE g.frequency IN ({_FREQUENCIES_SQL}))"
-        ),
+        description="a new series' rows share one (known) frequency: rows off the batch's majority offend",
+        predicate=_minority("frequency", f"g.frequency IN ({_FREQUENCIES_SQL})"),
     ),
     Rule(
         name="series_single_canonical_unit",
         severity="fail",
         kind="consistency",
-        description="all rows of a series in the batch have one canonical unit",
-        predicate=_series_having("min(g.canonical_unit) <> max(g.canonical_unit)"),
+        description="a new series' rows share one canonical unit: rows off the batch's majority offend",
+        predicate=_minority("canonical_unit", "g.canonical_unit IS NOT NULL"),
     ),
     Rule(
         name="series_single_unit_text",
@@ -673,6 +703,7 @@ RULES: Final[tuple[Rule, ...]] = (
         description="the batch has at least one row",
         threshold=1,
         measure="row_count_at_least",
+        scope="batch",
     ),
     Rule(
         name="row_count_expected",
@@ -681,6 +712,7 @@ RULES: Final[tuple[Rule, ...]] = (
         description=f"the batch's row count lies in the range expected for the request "
         f"(variables {MIN_ROWS_VAR}..{MAX_ROWS_VAR})",
         measure="row_count_expected",
+        scope="batch",
     ),
     # --- freshness --------------------------------------------------------------------------------
     Rule(

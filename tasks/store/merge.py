@@ -33,10 +33,11 @@ class MergeCounts:
 
 
 def ensure_partitions(conn: psycopg.Connection[TupleRow], batch_id: str) -> int:
-    """Creates missing monthly partitions for the batch's periods (a no-op on TimescaleDB)."""
+    """Creates the partitions the batch's periods need, for its distinct months only (a no-op on
+    TimescaleDB; on plain PostgreSQL yearly partitions, see migration 0008)."""
     row = conn.execute(
-        f"SELECT eia_ensure_partitions(min(period), max(period)) FROM {STAGING} "
-        "WHERE ingest_batch_id = %s HAVING count(*) > 0",
+        f"""SELECT eia_ensure_partitions(array_agg(DISTINCT date_trunc('month', period, 'UTC'))) FROM {STAGING}
+            WHERE ingest_batch_id = %s HAVING count(*) > 0""",
         (batch_id,),
     ).fetchone()
     return int(row[0]) if row else 0

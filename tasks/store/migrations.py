@@ -102,8 +102,11 @@ def pending(conn: psycopg.Connection[TupleRow]) -> list[Migration]:
     return [m for m in discover(flavor) if m.version not in done]
 
 
-def apply_migrations(dsn: str, flavor: Flavor | None = None) -> MigrationReport:
-    """Applies every pending migration, each in its own transaction; safe to run concurrently and repeatedly."""
+def apply_migrations(dsn: str, flavor: Flavor | None = None, *, root: Path = SQL_DIR) -> MigrationReport:
+    """Applies every pending migration, each in its own transaction; safe to run concurrently and repeatedly.
+
+    `root` is the migrations folder (tests point it at an older release's files to build a database
+    as that release left it)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
@@ -113,7 +116,7 @@ def apply_migrations(dsn: str, flavor: Flavor | None = None) -> MigrationReport:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
             done = _recorded(conn)
             applied: list[Migration] = []
-            for migration in discover(chosen):
+            for migration in discover(chosen, root):
                 if migration.version in done:
                     _, checksum = done[migration.version]
                     if checksum != migration.checksum:
@@ -139,7 +142,7 @@ def apply_migrations(dsn: str, flavor: Flavor | None = None) -> MigrationReport:
                         f"back: {reason}"
                     ) from None
                 applied.append(migration)
-            current = max([m.version for m in discover(chosen)], default=0)
+            current = max([m.version for m in discover(chosen, root)], default=0)
             return MigrationReport(chosen, tuple(applied), current)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

@@ -1,15 +1,21 @@
 """Quarantine: where rows that cannot be loaded go, each with a reason, so nothing is lost.
 
 Two entry points: rejections from the normalizers (rows that never became observations), and
-staged rows that a quality gate refused. With Kafka configured each quarantined row also gets a
-DLQ outbox message in the same transaction.
+staged rows that the quality gate set aside or blocked. With Kafka configured each newly quarantined
+row also gets a DLQ outbox message in the same transaction.
+
+Idempotent: a row is filed once per natural key, (tenant, source, dataset, series, raw period, raw
+value, reason), computed by the SQL function `eia_quarantine_key` (migration 0007). Re-reading an
+archive version or re-fetching the same API rows files nothing new and sends no second DLQ message;
+the counts returned still include such rows, because every row of a batch must be accounted for.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -19,15 +25,17 @@ from tasks.ops.redact import scrub
 from tasks.store.staging import BatchContext
 from tasks.store.tables import OUTBOX, QUARANTINE, STAGING
 
-_DLQ_FROM_QUARANTINE = f"""
-    INSERT INTO {OUTBOX} (topic, message_key, payload, version, kind)
-    SELECT %(topic)s, coalesce(q.series_id, ''), to_jsonb(q), 0, 'quarantine'
-    FROM {QUARANTINE} q WHERE q.ingest_batch_id = %(batch)s AND q.id > %(after)s"""
-
-
-def _max_id(conn: psycopg.Connection[TupleRow]) -> int:
-    row = conn.execute(f"SELECT coalesce(max(id), 0) FROM {QUARANTINE}").fetchone()
-    return int(row[0]) if row else 0
+_COLUMNS: Final = (
+    "tenant_id, series_id, raw_period, raw_value, reason, detail, source, dataset, payload, ingest_run_id, "
+    "ingest_batch_id, natural_key"
+)
+_KEY: Final = (
+    "eia_quarantine_key({q}source, {q}dataset, {q}series_id, {q}raw_period, {q}raw_value, {q}reason, {q}payload)"
+)
+# The DLQ message of each row this statement inserted (never of a row already filed).
+_DLQ: Final = f""", dlq AS (
+        INSERT INTO {OUTBOX} (topic, message_key, payload, version, kind)
+        SELECT %(topic)s, coalesce(q.series_id, ''), to_jsonb(q), 0, 'quarantine' FROM filed q)"""
 
 
 def _payload(payload: Any) -> str | None:
@@ -45,36 +53,59 @@ def quarantine_rejections(
     source: str,
     dataset: str | None,
     dlq_topic: str | None,
-) -> int:
-    """Writes normalizer rejections to quarantine (and the DLQ outbox); returns the count."""
+) -> dict[str, int]:
+    """Files normalizer rejections in quarantine (and the DLQ outbox); returns rows per reason.
+
+    The rows go through a temporary table so that one INSERT ... ON CONFLICT DO NOTHING files them and
+    writes the DLQ messages of exactly the rows it inserted.
+    """
     if not rejections:
-        return 0
-    after = _max_id(conn) if dlq_topic else 0
-    with conn.cursor() as cur:
-        cur.executemany(
-            f"""INSERT INTO {QUARANTINE} (tenant_id, series_id, raw_period, raw_value, reason, detail,
-                    source, dataset, payload, ingest_run_id, ingest_batch_id)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)""",
-            [
+        return {}
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS eia_rejections_in (series_id text, raw_period text, raw_value text, "
+        "reason text, detail text, payload jsonb)"
+    )
+    conn.execute("DELETE FROM eia_rejections_in")
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY eia_rejections_in (series_id, raw_period, raw_value, reason, detail, payload) FROM STDIN"
+        ) as copy,
+    ):
+        for r in rejections:
+            copy.write_row(
                 (
-                    ctx.tenant_id,
                     scrub(r.series_id),
                     scrub(r.raw_period),
                     scrub(r.raw_value),
                     r.reason,
                     scrub(r.detail),
-                    source,
-                    dataset,
                     _payload(r.payload),
-                    ctx.run_id,
-                    ctx.batch_id,
                 )
-                for r in rejections
-            ],
-        )
-    if dlq_topic:
-        conn.execute(_DLQ_FROM_QUARANTINE, {"topic": dlq_topic, "batch": ctx.batch_id, "after": after})
-    return len(rejections)
+            )
+    conn.execute(
+        f"""WITH incoming AS (
+                SELECT %(tenant)s AS tenant_id, r.series_id, r.raw_period, r.raw_value, r.reason, r.detail,
+                       %(source)s::text AS source, %(dataset)s::text AS dataset, r.payload
+                FROM eia_rejections_in r
+            ), filed AS (
+                INSERT INTO {QUARANTINE} ({_COLUMNS})
+                SELECT i.tenant_id, i.series_id, i.raw_period, i.raw_value, i.reason, i.detail, i.source, i.dataset,
+                       i.payload, %(run)s, %(batch)s, {_KEY.format(q="i.")}
+                FROM incoming i
+                ON CONFLICT DO NOTHING
+                RETURNING *){_DLQ if dlq_topic else ""}
+            SELECT count(*) FROM filed""",
+        {
+            "tenant": ctx.tenant_id,
+            "source": source,
+            "dataset": dataset,
+            "run": ctx.run_id,
+            "batch": ctx.batch_id,
+            "topic": dlq_topic,
+        },
+    )
+    return dict(Counter(r.reason for r in rejections))
 
 
 def quarantine_staged(
@@ -84,22 +115,37 @@ def quarantine_staged(
     reason: str,
     detail: str,
     where_sql: str = "TRUE",
+    staged_as: str | None = None,
     dlq_topic: str | None,
 ) -> int:
-    """Moves staged rows of the batch matching `where_sql` (a trusted predicate over staging) to quarantine."""
-    after = _max_id(conn) if dlq_topic else 0
-    cur = conn.execute(
-        f"""INSERT INTO {QUARANTINE} (tenant_id, series_id, raw_period, raw_value, reason, detail,
-                source, dataset, payload, ingest_run_id, ingest_batch_id)
-            SELECT s.tenant_id, s.series_id, s.raw_period, s.raw_value, %(reason)s, %(detail)s,
-                   s.source, s.dataset, to_jsonb(s) - 'ingest_ts', s.ingest_run_id, s.ingest_batch_id
-            FROM {STAGING} s WHERE s.ingest_batch_id = %(batch)s AND ({where_sql})""",
-        {"reason": reason, "detail": detail, "batch": ctx.batch_id},
-    )
-    moved = cur.rowcount
-    conn.execute(
-        f"DELETE FROM {STAGING} s WHERE s.ingest_batch_id = %(batch)s AND ({where_sql})", {"batch": ctx.batch_id}
-    )
-    if dlq_topic and moved:
-        conn.execute(_DLQ_FROM_QUARANTINE, {"topic": dlq_topic, "batch": ctx.batch_id, "after": after})
-    return moved
+    """Moves the batch's staged rows matching `where_sql` (a trusted predicate over staging `s`) to
+    quarantine; returns how many left staging (rows filed before are not filed twice).
+
+    `staged_as` is the staging batch id the rows sit under when it is not the batch's own (rows the
+    gate set aside); they are filed under the batch's id either way.
+    """
+    row = conn.execute(
+        f"""WITH moved AS (
+                DELETE FROM {STAGING} s WHERE s.ingest_batch_id = %(staged)s AND ({where_sql})
+                RETURNING s.*
+            ), filed AS (
+                INSERT INTO {QUARANTINE} ({_COLUMNS})
+                SELECT m.tenant_id, m.series_id, m.raw_period, m.raw_value, %(reason)s::text, %(detail)s::text, m.source,
+                       m.dataset, p.payload, m.ingest_run_id, %(batch)s::text,
+                       eia_quarantine_key(m.source, m.dataset, m.series_id, m.raw_period, m.raw_value, %(reason)s::text,
+                                          p.payload)
+                FROM moved m
+                CROSS JOIN LATERAL (SELECT to_jsonb(m) - 'ingest_ts' || jsonb_build_object('ingest_batch_id', %(batch)s::text)
+                    AS payload) p
+                ON CONFLICT DO NOTHING
+                RETURNING *){_DLQ if dlq_topic else ""}
+            SELECT count(*) FROM moved""",
+        {
+            "reason": reason,
+            "detail": detail,
+            "batch": ctx.batch_id,
+            "staged": staged_as or ctx.batch_id,
+            "topic": dlq_topic,
+        },
+    ).fetchone()
+    return int(row[0]) if row else 0

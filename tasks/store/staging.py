@@ -85,8 +85,28 @@ def stage_observations(
     return staged
 
 
-def drop_staged(conn: psycopg.Connection[TupleRow], batch_id: str) -> None:
-    conn.execute(f"DELETE FROM {STAGING} WHERE ingest_batch_id = %s", (batch_id,))
+def drop_staged(conn: psycopg.Connection[TupleRow], batch_id: str, *also: str) -> None:
+    """Deletes the batch's staged rows, and those staged under the other ids given (rows set aside)."""
+    conn.execute(f"DELETE FROM {STAGING} WHERE ingest_batch_id = ANY(%s)", ([batch_id, *also],))
+
+
+def held_batch_id(batch_id: str, reason: str) -> str:
+    """The staging id under which the batch's rows offending `reason` wait, out of the batch's way."""
+    return f"{batch_id}:held:{reason}"
+
+
+def hold_staged(conn: psycopg.Connection[TupleRow], batch_id: str, held_id: str, where_sql: str) -> int:
+    """Moves the batch's staged rows matching `where_sql` (a trusted predicate over staging `s`, which
+    may bind `%(batch)s`) under `held_id`; returns how many moved.
+
+    Rows set aside this way are no longer part of the batch for the gate (its contract filters on the
+    batch id) or the merge; the load files them in quarantine in its final transaction.
+    """
+    cur = conn.execute(
+        f"UPDATE {STAGING} s SET ingest_batch_id = %(held)s WHERE s.ingest_batch_id = %(batch)s AND ({where_sql})",
+        {"batch": batch_id, "held": held_id},
+    )
+    return cur.rowcount
 
 
 # A batch lives seconds to minutes in staging; one older than this belongs to a killed process.

@@ -335,7 +335,9 @@ async def test_a_run_killed_with_sigkill_resumes_exactly_where_its_last_batch_co
     assert bulk.rows(SNAPSHOT) == table and len(table) == 10_000
 
 
-async def test_a_batch_the_gate_blocks_stops_the_dataset_and_the_checkpoint_stays_before_it(bulk: Bulk) -> None:
+async def test_a_batch_failing_a_rule_in_most_rows_stops_the_dataset_and_the_checkpoint_stays_before_it(
+    bulk: Bulk,
+) -> None:
     good = series_line("SYN.A.M", "M", "megawatthours", [[p, 5.0] for p in tokens("M", 100)])
     odd = series_line("SYN.B.M", "M", "furlongs per fortnight", [[p, 5.0] for p in tokens("M", 100)])
     bulk.serve({"SYN": archive_bytes("SYN", [good, odd])})
@@ -346,7 +348,8 @@ async def test_a_batch_the_gate_blocks_stops_the_dataset_and_the_checkpoint_stay
     (report,) = result.datasets
     assert report.status == "failed" and report.failed_checks == ["unknown_unit"]
     assert state.message == (
-        "SYN: the quality gate blocked a batch of 100 rows from line 2 (unknown_unit); its rows are "
+        "SYN: the quality gate blocked a batch of 100 rows from line 2: 100 of the batch's 100 rows (100%) fail "
+        "row rules (unknown_unit), more than max_quarantine_share=50%: a systematic break; its rows are "
         "quarantined and the checkpoint stays before it, so a rerun retries it"
     )
     assert (result.counts.inserted, result.counts.quarantined) == (100, 100)
@@ -354,6 +357,44 @@ async def test_a_batch_the_gate_blocks_stops_the_dataset_and_the_checkpoint_stay
     assert bulk.rows("SELECT reason, count(*) FROM eia_series_quarantine GROUP BY reason") == [("unknown_unit", 100)]
     assert bulk.rows("SELECT line_number, items_done, batches FROM eia_bulk_checkpoints") == [(1, 0, 1)]
     assert bulk.scalar("SELECT count(*) FROM eia_bulk_versions") == 0
+
+
+async def test_one_unknown_unit_row_is_quarantined_the_dataset_finishes_and_a_forced_reload_files_nothing_twice(
+    bulk: Bulk, kafka_bootstrap: str
+) -> None:
+    await bulk.setup.configure(kafka=(kafka_bootstrap, "mock://eia-bulk-row-quarantine"))
+    odd = series_line("SYN.ODD.M", "M", "furlongs per fortnight", [["202401", 5.0]])
+    lines = [odd, *synthetic_archive_lines(1_200)]
+    bulk.serve({"SYN": archive_bytes("SYN", lines)})
+
+    state, result = await bulk.run("SYN", batch_size=500)
+
+    assert state.is_completed(), state.message
+    (report,) = result.datasets
+    assert report.status == "loaded" and report.batches == 3
+    c = result.counts
+    assert (c.received, c.inserted, c.quarantined) == (1_201, 1_200, 1)
+    assert report.quarantined_by_reason == {"unknown_unit": 1}
+    assert "1 quarantined (unknown_unit 1)" in (state.message or "")
+    assert bulk.scalar("SELECT count(*) FROM eia_series_timeseries") == 1_200
+    assert bulk.rows("SELECT series_id, raw_period, reason FROM eia_series_quarantine") == [
+        ("SYN.ODD.M", "202401", "unknown_unit")
+    ]
+    dlq = "SELECT count(*) FROM eia_outbox WHERE kind = 'quarantine'"
+    assert bulk.scalar(dlq) == 1
+    # On plain PostgreSQL the monthly aggregate was refreshed after the load: it can be read and holds
+    # every (series, month) of the table.
+    months = """SELECT count(*) FROM (SELECT DISTINCT tenant_id, series_id, frequency, sector, area,
+                date_trunc('month', period, 'UTC') FROM eia_series_timeseries) m"""
+    if bulk.scalar("SELECT flavor FROM eia_schema_migrations ORDER BY version LIMIT 1") == "postgres":
+        assert bulk.scalar("SELECT count(*) FROM eia_monthly_aggregates") == bulk.scalar(months) > 0
+
+    state, again = await bulk.run("SYN", batch_size=500, force=True)
+
+    assert state.is_completed(), state.message
+    assert (again.counts.received, again.counts.unchanged, again.counts.quarantined) == (1_201, 1_200, 1)
+    assert bulk.scalar("SELECT count(*) FROM eia_series_quarantine") == 1
+    assert bulk.scalar(dlq) == 1
 
 
 async def test_with_kafka_every_merged_bulk_row_is_published_on_the_bulk_topic_keyed_by_series(

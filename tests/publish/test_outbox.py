@@ -162,7 +162,7 @@ def test_quarantined_rows_land_on_the_dlq_with_their_reason(db: str, settings: K
                 dataset="electricity/retail-sales",
                 dlq_topic=settings.dlq_topic,
             )
-            == 2
+            == {"bad_period": 1, "duplicate_in_response": 1}
         )
 
     result = drain_outbox(db, settings, timeout_s=10)

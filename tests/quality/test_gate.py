@@ -15,18 +15,19 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from tasks.normalize.observation import Observation
+from tasks.normalize.observation import SOURCE_API, Observation
+from tasks.ops.runlog import Counts
 from tasks.quality.contract import offending_rows_sql
 from tasks.quality.gate import (
     BATCH_BLOCKED,
     GateResult,
     gate_summary_markdown,
     prepare_batch,
-    quarantine_failures,
     record_results,
     run_gate,
 )
 from tasks.quality.rules import RULES, rule
+from tasks.store.load import BatchOutcome, LoadTargets, settle_batch
 from tasks.store.staging import BatchContext
 from tests.quality.batches import (
     GASOLINE_WEEKLY,
@@ -40,6 +41,7 @@ from tests.quality.batches import (
     stage,
     store,
 )
+from tests.support.services import scalar
 
 TENANT = "t-quality"
 
@@ -201,12 +203,20 @@ class Outcome:
     ctx: BatchContext
     result: GateResult
     offending: int = 0  # rows the rule's own offending-rows SQL selects
-    moved: dict[str, int] = field(default_factory=dict)  # quarantine_failures' counts
+    settled: BatchOutcome | None = None  # what settle_batch made of the staged batch
     quarantined: dict[str, int] = field(default_factory=dict)  # quarantine table rows per reason
 
 
+TARGETS = LoadTargets(outbox_topic=None, dlq_topic="eia.dlq", source=SOURCE_API, dataset=None)
+
+
+def settle(dsn: str, ctx: BatchContext, staged: int, **options: object) -> BatchOutcome:
+    """Settles an already staged batch the way the loaders do (quarantine, merge or block)."""
+    return settle_batch(dsn, ctx, Counts(received=staged), staged, [], TARGETS, **options)  # type: ignore[arg-type]
+
+
 def _run(dsn: str, planted: Planted, rule_name: str | None = None, *, quarantine: bool = False) -> Outcome:
-    """Stages and gates the batch; counts `rule_name`'s offending rows; optionally quarantines."""
+    """Stages and gates the batch; counts `rule_name`'s offending rows; optionally settles it."""
     ctx = new_ctx()
     with _ddl(dsn, planted.ddl):
         if planted.stored:
@@ -224,14 +234,14 @@ def _run(dsn: str, planted: Planted, rule_name: str | None = None, *, quarantine
                 outcome = dataclasses.replace(
                     outcome, offending=len(conn.execute(sql, {"batch": ctx.batch_id}).fetchall())
                 )
-            if quarantine:
-                moved = quarantine_failures(conn, ctx, result, dlq_topic=None)
-                conn.commit()
+        if quarantine:
+            settled = settle(dsn, ctx, len(planted.batch), expected_rows=planted.expected_rows)
+            with psycopg.connect(dsn) as conn:
                 rows = conn.execute(
                     "SELECT reason, count(*) FROM eia_series_quarantine WHERE ingest_batch_id = %s GROUP BY reason",
                     (ctx.batch_id,),
                 ).fetchall()
-                outcome = dataclasses.replace(outcome, moved=moved, quarantined=dict(rows))
+            outcome = dataclasses.replace(outcome, settled=settled, quarantined=dict(rows))
         return outcome
 
 
@@ -279,19 +289,36 @@ def test_planted_defect_trips_its_rule_and_no_other_fail_rule(db: str, name: str
     if r.predicate is not None:  # the Soda count and the offending-rows SQL agree
         assert outcome.measured is not None and outcome.measured >= 1
         assert run.offending == outcome.measured
+    settled = run.settled
+    assert settled is not None
+    staged = len(planted.batch)
     if r.severity == "warn":
         assert outcome.outcome == "warn"
         assert name in result.warned and result.passed
-        assert run.moved == {} and run.quarantined == {}
+        # A warning holds nothing back: every row merges.
+        assert settled.blocked is None and run.quarantined == {}
+        assert settled.counts.inserted == staged
         return
     assert outcome.outcome == "fail"
     assert result.failed == [name] and not result.passed
-    # Blocked: the rule's offending rows go to quarantine under its name, the rest as batch_blocked.
-    rule_rows = int(outcome.measured or 0) if r.predicate is not None else 0
-    staged = len(planted.batch)
-    expected = ({name: rule_rows} if r.predicate is not None else {}) | {BATCH_BLOCKED: staged - rule_rows}
-    assert run.moved == expected
-    assert run.quarantined == {k: v for k, v in expected.items() if v}
+    if r.scope == "row":
+        # A row rule: its offending rows go to quarantine under its name and the rest of the batch
+        # merges, after the contract passed again on what remained.
+        offending = int(outcome.measured or 0)
+        assert settled.blocked is None, settled.blocked
+        assert settled.quarantined_by_reason == {name: offending}
+        # Both planted copies of the duplicate are the same row (one natural key): filed once.
+        assert run.quarantined == {name: 1 if name == "unique_series_period" else offending}
+        assert settled.counts.inserted == staged - offending
+        assert settled.recheck is not None and settled.recheck.failed == []
+    elif staged == 0:
+        # An empty batch has nothing to hold back: the loaders do not ask the gate, and no row is lost.
+        assert settled.blocked is None and settled.gate is None and run.quarantined == {}
+    else:
+        # A batch rule: the batch is blocked as a whole, nothing merges, nothing is lost.
+        assert settled.blocked is not None and name in settled.blocked
+        assert settled.counts.inserted == 0
+        assert run.quarantined == {BATCH_BLOCKED: staged}
 
 
 def test_one_warning_is_recorded_exactly(db: str) -> None:
@@ -327,44 +354,92 @@ def test_one_warning_is_recorded_exactly(db: str) -> None:
     assert f"{evaluated - 1} of {evaluated} checks passed" in summary
 
 
-def test_unknown_unit_blocks_the_batch_and_quarantines_it(db: str) -> None:
+def test_unknown_unit_rows_go_to_quarantine_with_a_dlq_message_and_the_rest_merges(db: str) -> None:
     batch = clean_batch()
     hourly = rows_of(batch, US48_DEMAND)[:2]
     for index in hourly:
         batch = _unknown_unit(batch, index)
-    run = _run(db, Planted(batch))
-    ctx, result = run.ctx, run.result
-    assert not result.passed and result.failed == ["unknown_unit"]
-    assert result.check("unknown_unit").measured == 2
+    ctx = new_ctx()
+    stage(db, ctx, batch)
+    settled = settle(db, ctx, len(batch))
 
+    assert settled.gate is not None and settled.gate.failed == ["unknown_unit"]
+    assert settled.gate.check("unknown_unit").measured == 2
+    assert settled.blocked is None and settled.quarantined_by_reason == {"unknown_unit": 2}
+    assert (settled.counts.inserted, settled.counts.quarantined) == (len(batch) - 2, 2)
     with psycopg.connect(db) as conn:
-        moved = quarantine_failures(conn, ctx, result, dlq_topic="eia.dlq")
-        conn.commit()
         quarantined = conn.execute(
-            """SELECT reason, series_id, raw_period, detail FROM eia_series_quarantine
-               WHERE ingest_batch_id = %s ORDER BY id""",
-            (ctx.batch_id,),
+            """SELECT reason, series_id, raw_period, detail, ingest_batch_id FROM eia_series_quarantine
+               ORDER BY raw_period"""
         ).fetchall()
-        left = conn.execute(
-            "SELECT count(*) FROM eia_series_staging WHERE ingest_batch_id = %s", (ctx.batch_id,)
-        ).fetchone()
+        left = conn.execute("SELECT count(*) FROM eia_series_staging").fetchone()
         dlq = conn.execute("SELECT count(*) FROM eia_outbox WHERE topic = 'eia.dlq' AND kind = 'quarantine'").fetchone()
+        log = conn.execute(
+            "SELECT gate_passed, quarantined, quarantined_by_reason, recheck_passed FROM eia_batch_log "
+            "WHERE batch_id = %s",
+            (ctx.batch_id,),
+        ).fetchone()
+        stored = conn.execute("SELECT count(*) FROM eia_series_timeseries").fetchone()
 
-    assert moved == {"unknown_unit": 2, BATCH_BLOCKED: len(batch) - 2}
-    assert [(q[0], q[1], q[2]) for q in quarantined[:2]] == [
-        ("unknown_unit", US48_DEMAND, batch[i].raw_period) for i in hourly
+    assert [(q[0], q[1], q[2], q[4]) for q in quarantined] == [
+        ("unknown_unit", US48_DEMAND, batch[i].raw_period, ctx.batch_id)
+        for i in sorted(hourly, key=lambda i: batch[i].raw_period)
     ]
-    assert {q[0] for q in quarantined[2:]} == {BATCH_BLOCKED}
     assert all("unknown_unit" in q[3] for q in quarantined)
-    assert len(quarantined) == len(batch)  # nothing lost
-    assert left == (0,) and dlq == (len(batch),)
+    assert left == (0,) and dlq == (2,) and stored == (len(batch) - 2,)
+    assert log == (True, 2, {"unknown_unit": 2}, True)
+
+
+def test_the_same_rows_quarantined_again_add_no_quarantine_row_and_no_dlq_message(db: str) -> None:
+    batch = _unknown_unit(clean_batch(), _first(clean_batch(), US48_DEMAND))
+    for _ in range(2):
+        ctx = new_ctx()
+        stage(db, ctx, batch)
+        settled = settle(db, ctx, len(batch))
+        assert settled.quarantined_by_reason == {"unknown_unit": 1}  # counted in each batch: nothing is lost
+    with psycopg.connect(db) as conn:
+        quarantined = conn.execute("SELECT count(*) FROM eia_series_quarantine").fetchone()
+        dlq = conn.execute("SELECT count(*) FROM eia_outbox WHERE kind = 'quarantine'").fetchone()
+    assert quarantined == (1,) and dlq == (1,)
+
+
+def test_most_of_a_batch_breaking_a_row_rule_blocks_it_naming_the_rule_and_the_share(db: str) -> None:
+    batch = clean_batch()
+    broken = range(round(len(batch) * 0.8))
+    for index in broken:
+        batch = _unknown_unit(batch, index)
+    ctx = new_ctx()
+    stage(db, ctx, batch)
+    settled = settle(db, ctx, len(batch))
+
+    offending = len(broken)
+    assert settled.blocked is not None
+    assert "unknown_unit" in settled.blocked and f"({offending / len(batch):.0%})" in settled.blocked
+    assert "max_quarantine_share=50%" in settled.blocked
+    assert settled.counts.inserted == 0
+    assert settled.quarantined_by_reason == {"unknown_unit": offending, BATCH_BLOCKED: len(batch) - offending}
+    assert scalar(db, "SELECT count(*) FROM eia_series_timeseries") == 0
+    assert scalar(db, "SELECT gate_passed FROM eia_batch_log WHERE batch_id = %s", ctx.batch_id) is False
+
+
+def test_a_higher_share_lets_the_same_batch_through_without_its_offending_rows(db: str) -> None:
+    batch = clean_batch()
+    for index in range(round(len(batch) * 0.8)):
+        batch = _unknown_unit(batch, index)
+    ctx = new_ctx()
+    stage(db, ctx, batch)
+    settled = settle(db, ctx, len(batch), max_quarantine_share=0.9)
+    assert settled.blocked is None
+    assert settled.counts.inserted == len(batch) - round(len(batch) * 0.8)
 
 
 def test_passed_batch_is_not_quarantined(db: str) -> None:
-    run = _run(db, Planted(clean_batch()))
-    ctx, result = run.ctx, run.result
-    with psycopg.connect(db) as conn:
-        assert quarantine_failures(conn, ctx, result, dlq_topic=None) == {}
+    ctx = new_ctx()
+    batch = clean_batch()
+    stage(db, ctx, batch)
+    settled = settle(db, ctx, len(batch))
+    assert settled.blocked is None and settled.quarantined_by_reason == {} and settled.recheck is None
+    assert settled.counts.inserted == len(batch)
 
 
 def test_a_check_that_cannot_run_blocks_the_batch(db: str) -> None:

@@ -111,7 +111,7 @@ def test_the_reader_reads_every_table_and_writes_nothing(logins: Logins, db: str
 
 def test_the_writer_loads_a_series_batch_with_quarantine_outbox_and_new_partitions(logins: Logins, db: str) -> None:
     batch = clean_batch()
-    # A period far from every other test's data: on plain PostgreSQL its monthly partition is new.
+    # A period far from every other test's data: on plain PostgreSQL its yearly partition is new (0008).
     batch.append(observation(HKG_GENERATION, "annual", "1931", "0.5", "billion kilowatthours", dataset="INTL"))
     rejection = Rejection("bad_period", "period '2023-02-30' is not a calendar date", "S", "2023-02-30", "1", None)
     ctx = BatchContext.new("t-roles", "run-roles", "roles-test")
@@ -129,14 +129,14 @@ def test_the_writer_loads_a_series_batch_with_quarantine_outbox_and_new_partitio
         assert conn.execute("SELECT count(*) FROM eia_series_staging").fetchone() == (0,)
         flavor = recorded_flavor(conn)
         owner = conn.execute(
-            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'eia_series_timeseries_p193101'"
+            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'eia_series_timeseries_y1931'"
         ).fetchone()
     if flavor == "postgres":
         # Created through the SECURITY DEFINER function: owned by the table's owner, not the writer,
         # and covered by the default privileges.
         assert owner is not None and owner[0] != logins.writer_name
         with psycopg.connect(logins.reader) as conn:
-            assert conn.execute("SELECT count(*) FROM eia_series_timeseries_p193101").fetchone() == (1,)
+            assert conn.execute("SELECT count(*) FROM eia_series_timeseries_y1931").fetchone() == (1,)
         with psycopg.connect(logins.writer, autocommit=True) as conn:
             conn.execute("CALL eia_refresh_aggregates()")
 

@@ -78,6 +78,23 @@ def reset_database(dsn: str) -> None:
         conn.execute(f"TRUNCATE {', '.join(existing + extra)} RESTART IDENTITY CASCADE")
 
 
+@contextlib.contextmanager
+def fresh_database(dsn: str, name: str) -> Iterator[str]:
+    """An empty database `name` on the server behind `dsn` (dropped afterwards), for tests that must not
+    share the session database: an older schema, or data that creates many partitions."""
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(**{**conninfo_to_dict(dsn), "dbname": name})
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def scalar(dsn: str, query: str, *params: Any) -> Any:
     """The one value a query returns (it must return a row)."""
     with psycopg.connect(dsn) as conn:
