@@ -34,9 +34,17 @@ class EiaEndpoints(Block):
     )
     timeout_s: float = Field(default=30.0, gt=0, description="Per-request timeout in seconds.")
     requests_per_second: float = Field(
-        default=2.5, gt=0, description="In-process request rate (EIA asks for < 9,000/h sustained, bursts < 5/s)."
+        default=2.0,
+        gt=0,
+        description="In-process request rate; across processes the `api_eia_rate` limit (2/s) holds EIA's "
+        "guidance (< 9,000/h sustained, bursts < 5/s).",
     )
-    burst: int = Field(default=4, ge=1, le=4, description="Requests allowed back-to-back before the rate applies.")
+    burst: int = Field(
+        default=2,
+        ge=1,
+        le=4,
+        description="In-process requests allowed back-to-back before the rate applies (as `api_eia_rate`: 2).",
+    )
     page_size: int = Field(default=5000, ge=1, le=5000, description="Rows per page (EIA caps JSON responses at 5,000).")
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="Largest response body accepted.")
     breaker_fail_max: int = Field(default=5, ge=1, description="Consecutive failures that open the circuit breaker.")

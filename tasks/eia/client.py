@@ -1,9 +1,11 @@
 """The EIA API v2 client: one place where requests are paced, guarded, classified and scrubbed.
 
-Every request passes, in order: the Prefect rate limit and the in-process limiter (pacing), the
-circuit breaker (fail fast during outages), one `api_eia` slot held only for the HTTP exchange,
-then httpx. Responses are classified into the error taxonomy of `errors.py`; the API key is
-scrubbed from every message this module produces.
+Every request passes, in order: the circuit breaker (fail fast during outages), one `api_eia` slot
+held only for the exchange, then pacing (the Prefect rate limit shared by every process, and the
+in-process limiter), the quota reservation, and httpx. Pacing sits inside the slot, right before the
+send, so a request admitted by the rate limit starts at once: admitted requests cannot queue for
+slots and then start together. Responses are classified into the error taxonomy of `errors.py`; the
+API key is scrubbed from every message this module produces.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -60,8 +65,8 @@ class ClientSettings:
     api_url: str
     api_key: str = field(repr=False)
     timeout_s: float = 30.0
-    requests_per_second: float = 2.5
-    burst: int = 4
+    requests_per_second: float = 2.0  # as the `api_eia_rate` rate limit of `eia init` (flows/setup.py)
+    burst: int = 2
     page_size: int = 5000
     max_body_bytes: int = 64 * 1024 * 1024
     max_rate_limit_waits: int = 5
@@ -89,8 +94,15 @@ def route_query(
     facets: dict[str, tuple[str, ...]] | Any,
     start: str | None,
     end: str | None,
+    series_facets: Sequence[str] = (),
 ) -> tuple[str, list[tuple[str, str]]]:
-    """Path and query for `/v2/<route>/data/`, always with an explicit sort so paging is stable."""
+    """Path and query for `/v2/<route>/data/`, sorted on a total order so offset paging is stable.
+
+    Rows of several series share a period, and EIA promises no order among rows that tie on the
+    sort: sorted by period alone, pages taken by offset can repeat some rows and miss others. The
+    sort is period, then every facet column of the request (the filter facets and the facets that
+    identify a series), so no two rows tie.
+    """
     params: list[tuple[str, str]] = [("frequency", frequency)]
     params += [(f"data[{i}]", column) for i, column in enumerate(data)]
     for facet in sorted(facets):
@@ -99,27 +111,53 @@ def route_query(
         params.append(("start", start))
     if end:
         params.append(("end", end))
-    params += [("sort[0][column]", "period"), ("sort[0][direction]", "asc")]
+    params += _sort_params(["period", *sorted({*facets, *series_facets} - {"period"})])
     return f"/{route.strip('/')}/data/", params
 
 
 def seriesid_query(series_id: str, *, start: str | None, end: str | None) -> tuple[str, list[tuple[str, str]]]:
+    """Path and query for `/v2/seriesid/<ID>`: one series, so period alone is a total order."""
     params: list[tuple[str, str]] = []
     if start:
         params.append(("start", start))
     if end:
         params.append(("end", end))
+    params += _sort_params(["period"])
     return f"/seriesid/{series_id}", params
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
+def _sort_params(columns: Sequence[str]) -> list[tuple[str, str]]:
+    params: list[tuple[str, str]] = []
+    for i, column in enumerate(columns):
+        params += [(f"sort[{i}][column]", column), (f"sort[{i}][direction]", "asc")]
+    return params
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait for a `Retry-After` value (RFC 9110 10.2.3): delta-seconds or an HTTP-date.
+
+    An HTTP-date means "until then", measured against `now` (default: this machine's clock). The
+    wait is never negative and at most MAX_RETRY_AFTER_S; None when the value is absent or unreadable.
+    """
+    if value is None or not value.strip():
         return None
     try:
-        return min(MAX_RETRY_AFTER_S, max(0.0, float(value)))
+        seconds = float(value)
     except ValueError:
+        try:
+            when = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000" parses naive; HTTP-dates are always GMT
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if math.isnan(seconds):
         return None
+    return min(MAX_RETRY_AFTER_S, max(0.0, seconds))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    return retry_after_seconds(response.headers.get("Retry-After"))
 
 
 class EiaClient:
@@ -177,6 +215,7 @@ class EiaClient:
             ) from None
 
     async def _pace(self) -> None:
+        """Waits for the shared Prefect rate limit, then for this process's limiter; call in the slot."""
         if self.settings.use_prefect_limits:
             try:
                 await rate_limit(RATE_LIMIT, occupy=1, strict=True)
@@ -199,11 +238,13 @@ class EiaClient:
         sent = retry = False
         try:
             async with self._slot():
+                # Paced inside the slot, right before the send: admission by the rate limit is the start.
+                await self._pace()
                 if self._reserve is not None:
                     await self._reserve()
                 sent = True
                 self.requests_sent += 1
-                started = time.perf_counter()  # EIA's latency: not the slot wait or the reservation
+                started = time.perf_counter()  # EIA's latency: not the slot wait, pacing or the reservation
                 request_key = (path, tuple(params))
                 retry = request_key in self._sent
                 self._sent.add(request_key)
@@ -272,10 +313,9 @@ class EiaClient:
         return body
 
     async def get_json(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
-        """One logical request: paced, guarded by the breaker, waiting out throttling."""
+        """One logical request: guarded by the breaker, paced, waiting out throttling."""
         waits = 0
         while True:
-            await self._pace()
             try:
                 if self.breaker is None:
                     body = await self._exchange(path, params)

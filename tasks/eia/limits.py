@@ -1,8 +1,9 @@
 """Request pacing inside one process: an aiolimiter bucket whose rate adapts to EIA's answers.
 
-Across processes the Prefect global limits (`api_eia` slots, `api_eia_rate` rate) bound EIA
-traffic; inside a process this limiter shapes bursts and reacts at once to throttling: after a
-429 the rate halves, then recovers by a tenth of the base rate per `recover_after` successes.
+Across processes the Prefect global limits (`api_eia` slots, `api_eia_rate` rate: burst 2, 2/s, set
+by `eia init`) bound EIA traffic; inside a process this limiter, by default the same burst and rate,
+shapes bursts and reacts at once to throttling: after a 429 the rate halves, then recovers by a
+tenth of the base rate per `recover_after` successes.
 Dynamic throttling (cost controls) sets a ceiling below the base rate: past the warning threshold of
 the daily quota the remaining requests are spread over the rest of the UTC day.
 """
@@ -16,7 +17,7 @@ RATE_LIMIT = "api_eia_rate"  # Prefect global rate limit (slot decay = requests 
 
 
 class AdaptiveLimiter(AsyncLimiter):  # type: ignore[misc]
-    def __init__(self, requests_per_second: float, burst: int = 4, *, floor_fraction: float = 1 / 16) -> None:
+    def __init__(self, requests_per_second: float, burst: int = 2, *, floor_fraction: float = 1 / 16) -> None:
         super().__init__(max_rate=burst, time_period=burst / requests_per_second)
         self.base_rate = requests_per_second
         self.floor = requests_per_second * floor_fraction

@@ -77,7 +77,13 @@ def plan_requests(
     for entry in entries:
         first = start or _start(watermarks.get(entry.id), entry.frequency, entry.initial_start)
         path, params = route_query(
-            entry.route, frequency=entry.frequency, data=entry.data, facets=entry.facets, start=first, end=end
+            entry.route,
+            frequency=entry.frequency,
+            data=entry.data,
+            facets=entry.facets,
+            series_facets=entry.series_facets,  # sorted on too: rows of one period never tie
+            start=first,
+            end=end,
         )
         plan.append(FetchRequest(entry.id, "route", path, tuple(params), entry.frequency, first, end, entry))
     for series_id in series_ids:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import random
 import re
@@ -80,6 +81,13 @@ class FaultPlan:
     depends on how concurrent requests interleave. `cut_next` and `hang_next` are deterministic
     instead: they count down over the next data answers that would otherwise succeed (a 404 or a
     500 does not use them up), and one answer is never both cut and held.
+
+    `reorder` does what EIA may do and the stand-in otherwise never does: rows that tie on every
+    sort column of the request come in a different order on every request (without a sort, every
+    row ties, so the rows come unsorted). Each data answer re-draws, later pages of one result set
+    included, from its own sequence seeded by `seed` (the rates' draws are unchanged by it).
+    `retry_after_date` sends the 429s' `Retry-After` as an HTTP-date `retry_after_s` from now
+    (whole seconds, rounded down) instead of as delta-seconds.
     """
 
     latency_s: float = 0.0
@@ -87,6 +95,7 @@ class FaultPlan:
     seed: int = 0
     burst_429: int = 0  # counts down as 429s are sent
     retry_after_s: int = 1
+    retry_after_date: bool = False  # Retry-After as an HTTP-date (RFC 9110), not delta-seconds
     outage: bool = False
     api_key_invalid: bool = False
     total_inflation: int = 0
@@ -96,6 +105,7 @@ class FaultPlan:
     timeout_sleep_s: float = 5.0
     cut_next: int = 0  # the next N good data answers are cut in half (counts down)
     hang_next: int = 0  # the next N good data answers wait timeout_sleep_s first (counts down)
+    reorder: bool = False  # ties on the sort (everything, without a sort) in a new order per request
 
 
 @dataclass
@@ -111,6 +121,8 @@ class ReplayStats:
     max_in_flight: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     seen_query_strings: list[str] = field(default_factory=list)  # raw, as received (api_key included)
+    # (time.time(), path) of every /v2 request as it arrives, in arrival order: when requests start
+    api_arrivals: list[tuple[float, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def reset(self) -> None:
@@ -120,14 +132,17 @@ class ReplayStats:
             self.by_path.clear()
             self.statuses.clear()
             self.seen_query_strings.clear()
+            self.api_arrivals.clear()
 
     def _arrived(self, path: str, query: str) -> None:
+        now = time.time()
         with self._lock:
             self.requests += 1
             self.by_path[path] += 1
             self.seen_query_strings.append(query)
             if path == "/v2" or path.startswith("/v2/"):
                 self.api_requests += 1
+                self.api_arrivals.append((now, path))
             elif path == "/bulk/manifest.txt":
                 self.manifest_requests += 1
             self.in_flight += 1
@@ -312,6 +327,22 @@ def _text_of(column: str) -> Callable[[dict[str, Any]], str]:
     return lambda row: str(row.get(column, ""))
 
 
+def _reorder_ties(rows: list[dict[str, Any]], query: _Query, rng: random.Random) -> list[dict[str, Any]]:
+    """The rows in a new order that still honours the sort: each run of rows tying on every sort
+    column is shuffled (`rows` is sorted, so ties are adjacent). Without a sort, all rows tie."""
+    columns = [column for column, _ in query.sort]
+
+    def key(row: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(str(row.get(column, "")) for column in columns)
+
+    reordered: list[dict[str, Any]] = []
+    for _, tied in itertools.groupby(rows, key=key):
+        run = list(tied)
+        rng.shuffle(run)
+        reordered += run
+    return reordered
+
+
 class _SelectionCache:
     """Matched rows per (rows list, selection): paging through a large route sorts it only once.
 
@@ -377,6 +408,8 @@ class EiaReplayServer:
         self._fault_lock = threading.Lock()
         self._rng = random.Random(self.faults.seed)
         self._rng_for = (self.faults, self.faults.seed)  # a new plan or seed restarts the sequence
+        self._order_rng = random.Random(f"reorder:{self.faults.seed}")
+        self._order_for = (self.faults, self.faults.seed)
         self._cache = _SelectionCache(_PAGE_CACHE_SIZE)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -521,6 +554,19 @@ class EiaReplayServer:
                 self._rng_for = (faults, faults.seed)
             return self._rng.random(), self._rng.random(), self._rng.random()
 
+    def _order_of_ties(self) -> random.Random:
+        """A fresh shuffle for one answer, the next in the `reorder` sequence of the plan's seed."""
+        with self._fault_lock:
+            faults = self.faults
+            if self._order_for[0] is not faults or self._order_for[1] != faults.seed:
+                self._order_rng = random.Random(f"reorder:{faults.seed}")
+                self._order_for = (faults, faults.seed)
+            return random.Random(self._order_rng.getrandbits(64))
+
+    def _served_order(self, matched: list[dict[str, Any]], query: _Query) -> list[dict[str, Any]]:
+        """The matched rows in the order this answer serves them (the cached list is never changed)."""
+        return _reorder_ties(matched, query, self._order_of_ties()) if self.faults.reorder else matched
+
     def _take(self, countdown: str) -> bool:
         """Uses up one of a countdown fault (burst_429, cut_next, hang_next), if any are left."""
         with self._fault_lock:
@@ -540,9 +586,12 @@ class EiaReplayServer:
         if faults.api_key_invalid:
             return self._gateway_error(403, "API_KEY_INVALID", API_KEY_INVALID_MESSAGE)
         if self._take("burst_429"):
-            return self._gateway_error(
-                429, "OVER_RATE_LIMIT", OVER_RATE_LIMIT_MESSAGE, {"Retry-After": str(faults.retry_after_s)}
+            retry_after = (
+                formatdate(time.time() + faults.retry_after_s, usegmt=True)
+                if faults.retry_after_date
+                else str(faults.retry_after_s)
             )
+            return self._gateway_error(429, "OVER_RATE_LIMIT", OVER_RATE_LIMIT_MESSAGE, {"Retry-After": retry_after})
         if faults.outage:
             return self._eia_error(500, SERVER_ERROR_MESSAGE)
         if faults.error_200_body:
@@ -587,7 +636,7 @@ class EiaReplayServer:
         for facet, _ in query.facets:
             if facet not in known:
                 raise _EiaError(400, f"Invalid facet '{facet}' provided.")
-        matched = self._cache.matched(data.rows, query)
+        matched = self._served_order(self._cache.matched(data.rows, query), query)
         requested = frozenset(query.data)
         page = [_project(row, requested) for row in matched[query.offset : query.offset + query.length]]
         total = len(matched) + self.faults.total_inflation
@@ -638,7 +687,7 @@ class EiaReplayServer:
             )
         query = _parse_query(params, self.page_cap)
         rows: list[dict[str, Any]] = stored["response"]["data"]
-        matched = self._cache.matched(rows, query)
+        matched = self._served_order(self._cache.matched(rows, query), query)
         page = matched[query.offset : query.offset + query.length]
         response = {**stored["response"], "total": len(matched) + self.faults.total_inflation, "data": page}
         command = f"/v2/seriesid/{series_id}"

@@ -259,6 +259,42 @@ def synthetic_route_series(
     ]
 
 
+def synthetic_seriesid(
+    series_id: str,
+    frequency: str,
+    *,
+    n_points: int,
+    start: str,
+    unit: str,
+    value_fn: Callable[[int], float | str | None] | None = None,
+    description: str = "Synthetic series",
+) -> dict[str, Any]:
+    """A `/v2/seriesid/<ID>` body for one made-up series, in the shape of the real STEO sample.
+
+    Rows are newest first with JSON-number values, as EIA sends them on this endpoint; the stand-in
+    pages, filters and sorts them like the real samples.
+    """
+    if n_points < 0:
+        raise ValueError(f"{series_id}: n_points must not be negative, got {n_points}")
+    periods = period_tokens(frequency, start, n_points)
+    value_of = value_fn or (lambda i: round(100 + 10 * math.sin(i / 6), 2))
+    short_id = series_id.split(".")[1] if series_id.count(".") >= 2 else series_id
+    rows = [
+        {"period": period, "seriesId": short_id, "seriesDescription": description, "value": value_of(i), "unit": unit}
+        for i, period in enumerate(periods)
+    ]
+    rows.reverse()
+    response = {
+        "total": n_points,
+        "dateFormat": DATE_FORMATS[frequency],
+        "frequency": frequency,
+        "data": rows,
+        "description": description,
+        "id": series_id.split(".", 1)[0].lower(),
+    }
+    return {"response": response, "request": {}, "apiVersion": "2.1.14", "ExcelAddInVersion": "2.1.0"}
+
+
 def data_columns(row: dict[str, Any]) -> list[str]:
     """A `/data` row's data columns: each one with a `<column>-units` partner, and `value`.
 

@@ -9,7 +9,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -379,6 +379,19 @@ def test_a_429_burst_answers_retry_after_then_recovers(server: EiaReplayServer, 
     assert server.faults.burst_429 == 0
 
 
+def test_a_429_burst_can_say_retry_after_as_an_http_date(server: EiaReplayServer, api: httpx.Client) -> None:
+    server.faults.burst_429 = 1
+    server.faults.retry_after_s = 30
+    server.faults.retry_after_date = True
+
+    answer = api.get(RETAIL, params=retail_query(length="1"))
+
+    until = parsedate_to_datetime(answer.headers["retry-after"])
+    assert answer.status_code == 429
+    assert answer.headers["retry-after"].endswith(" GMT")
+    assert 29 <= until.timestamp() - server.stats.api_arrivals[0][0] <= 30  # whole seconds, rounded down
+
+
 def test_counted_faults_cut_then_hold_the_next_good_answers_and_skip_errors(
     server: EiaReplayServer, api: httpx.Client
 ) -> None:
@@ -487,6 +500,95 @@ def test_in_flight_count_peaks_at_the_number_of_concurrent_clients(server: EiaRe
     assert server.stats.in_flight == 0
     assert server.stats.api_requests == 6
     assert server.stats.statuses == {200: 6}
+
+
+def test_every_api_request_is_timed_as_it_arrives(server: EiaReplayServer, api: httpx.Client) -> None:
+    before = time.time()
+    api.get(RETAIL, params=retail_query(length="1"))
+    api.get("/seriesid/STEO.PATC_WORLD.M", params={"api_key": KEY, "length": "1"})
+    httpx.get(f"{server.bulk_url}/manifest.txt")  # not an API request
+
+    arrivals = server.stats.api_arrivals
+    assert [path for _, path in arrivals] == [f"/v2{RETAIL}", "/v2/seriesid/STEO.PATC_WORLD.M"]
+    assert before <= arrivals[0][0] <= arrivals[1][0] <= time.time()
+    server.stats.reset()
+    assert server.stats.api_arrivals == []
+
+
+# --- reordering, as EIA may --------------------------------------------------------------------
+
+
+def fuel_rows(api: httpx.Client, **extra: str) -> list[dict[str, Any]]:
+    """Ten hours of fuel-type rows (5 fuel types an hour), sorted by period unless `extra` says otherwise."""
+    params = {
+        "api_key": KEY,
+        "frequency": "hourly",
+        "data[0]": "value",
+        "facets[respondent][]": "US48",
+        "start": "2026-09-01T00",
+        "end": "2026-09-01T09",
+        "sort[0][column]": "period",
+        "sort[0][direction]": "asc",
+        **extra,
+    }
+    data: list[dict[str, Any]] = api.get(FUEL, params=params).json()["response"]["data"]
+    return data
+
+
+def fuel_order(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(r["period"], r["fueltype"]) for r in rows]
+
+
+def test_with_reorder_rows_tying_on_the_sort_come_in_a_new_order_on_every_request(
+    server: EiaReplayServer, api: httpx.Client
+) -> None:
+    server.faults = FaultPlan(reorder=True, seed=5)
+
+    first, second = fuel_rows(api), fuel_rows(api)
+    # A later page reuses the first page's selection from the cache, and is reordered all the same.
+    later_first, later_second = fuel_rows(api, offset="5"), fuel_rows(api, offset="5")
+
+    assert len(first) == 50 and len(later_first) == 45
+    for one, other in ((first, second), (later_first, later_second)):
+        assert fuel_order(one) != fuel_order(other)
+        assert sorted(fuel_order(one)) == sorted(fuel_order(other))  # the same rows
+        assert [p for p, _ in fuel_order(one)] == [p for p, _ in fuel_order(other)]  # the sort still holds
+        assert [p for p, _ in fuel_order(one)] == sorted(p for p, _ in fuel_order(one))
+
+
+def test_with_reorder_a_request_without_a_sort_gets_its_rows_unsorted(
+    server: EiaReplayServer, api: httpx.Client
+) -> None:
+    params = {"api_key": KEY, "frequency": "monthly", "data[0]": "price", "facets[sectorid][]": "RES"}
+    stored = api.get(RETAIL, params=params).json()["response"]["data"]
+    server.faults = FaultPlan(reorder=True, seed=5)
+
+    unsorted = api.get(RETAIL, params=params).json()["response"]["data"]
+
+    periods = [r["period"] for r in unsorted]
+    assert periods != sorted(periods)
+    assert sorted(periods) == [r["period"] for r in stored] == sorted(r["period"] for r in stored)
+    assert len(set(periods)) == len(periods) == 307
+
+
+def test_with_reorder_a_sort_without_ties_gives_the_same_order_every_time(
+    server: EiaReplayServer, api: httpx.Client
+) -> None:
+    server.faults = FaultPlan(reorder=True, seed=5)
+    total_order = {"sort[1][column]": "fueltype", "sort[1][direction]": "asc"}
+
+    answers = [fuel_order(fuel_rows(api, **total_order)) for _ in range(3)]
+
+    assert answers[0] == answers[1] == answers[2] == sorted(answers[0])
+
+
+def test_reorder_repeats_exactly_for_a_seed(server: EiaReplayServer, api: httpx.Client) -> None:
+    def run(seed: int) -> list[list[tuple[str, str]]]:
+        server.faults = FaultPlan(reorder=True, seed=seed)
+        return [fuel_order(fuel_rows(api)) for _ in range(3)]
+
+    assert run(5) == run(5)
+    assert run(5) != run(6)
 
 
 # --- bulk --------------------------------------------------------------------------------------
