@@ -14,7 +14,7 @@ from prefect.runtime import flow_run
 
 from tasks.ops.runlog import RunSummary, start_run
 from tasks.settings import RunSettings
-from tasks.store.database import connect
+from tasks.store.database import connect, in_production
 from tasks.store.migrations import pending
 from tasks.store.staging import BatchContext, drop_abandoned_staging
 
@@ -37,7 +37,14 @@ def begin_ingestion_run(
     """Checks the schema, says whether Kafka is off, records the run as started; returns its summary."""
     ensure_schema_current(settings.dsn)
     run_id = str(flow_run.get_id() or BatchContext.new("", "", "").batch_id)
-    if settings.kafka is None:
+    if settings.kafka is None and in_production():
+        # The block exists (a missing one is an error in production): Kafka is off on purpose, but say so loudly.
+        log.warning(
+            "Kafka publishing is off: block %r has an empty bootstrap_servers (EIA_KAFKA_BOOTSTRAP); "
+            "no observations are published",
+            kafka_block,
+        )
+    elif settings.kafka is None:
         log.info("Kafka publishing is off: EIA_KAFKA_BOOTSTRAP / block %r is not set", kafka_block)
     with connect(settings.dsn, autocommit=True) as conn:
         start_run(conn, run_id, flow_name, settings.tenant_id)

@@ -39,7 +39,7 @@ def set_cmd(amount: Annotated[str, typer.Argument(help="Monthly budget in USD, e
     value = _amount(amount)
 
     async def save() -> tuple[Decimal, bool]:
-        block = await load_block(EiaCostPolicy, COST_POLICY_BLOCK)
+        block = await load_block(EiaCostPolicy, COST_POLICY_BLOCK, missing_ok=True)  # created below if missing
         created = block is None
         if block is None:
             await EiaCostPolicy.aregister_type_and_schema()  # type: ignore[misc]

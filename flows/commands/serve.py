@@ -34,7 +34,7 @@ async def admin_token(block_name: str = ADMIN_TOKEN_BLOCK) -> str | None:
     value = os.environ.get(ADMIN_TOKEN_ENV, "").strip()
     if not value:
         try:
-            secret = await load_block(Secret, block_name)
+            secret = await load_block(Secret, block_name, missing_ok=True)  # optional: no token, no admin route
         except Exception as exc:  # no Prefect API reachable: serve without the admin route
             logging.getLogger(__name__).warning(
                 "could not read the Secret block %r (%s); the admin endpoint stays disabled",
@@ -52,7 +52,6 @@ async def collector_settings(database_block: str, tenant: str | None, cost_polic
     from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
     from flows.settings import load_run_settings
     from tasks.ops.collector import CollectorSettings
-    from tasks.store.database import resolve_dsn
 
     settings = await load_run_settings(
         api_key_block=API_KEY_BLOCK,
@@ -62,9 +61,8 @@ async def collector_settings(database_block: str, tenant: str | None, cost_polic
         need_api_key=False,
         cost_policy_block=cost_policy_block,
     )
-    env_dsn = os.environ.get("EIA_DATABASE_URL")
     return CollectorSettings(
-        dsn=resolve_dsn(env_dsn) if env_dsn else settings.dsn,
+        dsn=settings.dsn,  # EIA_DATABASE_URL over the block's dsn, as in the flows
         tenant_id=tenant or settings.tenant_id,
         admin_token=await admin_token(),
         policy=settings.cost,

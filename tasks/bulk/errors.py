@@ -7,7 +7,7 @@ line naming the archive and the setting, not a stack trace. Every such fault is 
 
 from __future__ import annotations
 
-import logging
+from tasks.ops.redact import quiet_tracebacks
 
 
 class BulkError(Exception):
@@ -40,21 +40,6 @@ class CheckpointError(BulkError):
     """A recorded checkpoint does not fit the archive it claims to belong to."""
 
 
-class _QuietExpected(logging.Filter):
-    """Drops the traceback of log records about a BulkError (Prefect logs failed tasks with exc_info)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, BulkError):
-            record.exc_info = None
-            record.exc_text = None
-        return True
-
-
 def quiet_expected_tracebacks() -> None:
-    """Installs the filter on the Prefect loggers and their handlers (idempotent)."""
-    names = ["prefect", *(n for n in list(logging.root.manager.loggerDict) if n.startswith("prefect."))]
-    for logger in [logging.getLogger(), *(logging.getLogger(n) for n in names)]:
-        for target in (logger, *logger.handlers):
-            if not any(isinstance(f, _QuietExpected) for f in target.filters):
-                target.addFilter(_QuietExpected())
+    """Keeps BulkError tracebacks out of the Prefect logs (idempotent)."""
+    quiet_tracebacks(BulkError)

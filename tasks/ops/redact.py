@@ -182,3 +182,27 @@ def install_logging_filter() -> None:
                 handler.addFilter(RedactingFilter())
         if not any(isinstance(f, RedactingFilter) for f in logger.filters):
             logger.addFilter(RedactingFilter())
+
+
+class _QuietTracebacks(logging.Filter):
+    """Drops the traceback of log records about an expected fault (Prefect's engine logs failed flows
+    and tasks with exc_info): such a fault's message names what to fix, a stack trace adds nothing."""
+
+    types: tuple[type[BaseException], ...] = ()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], _QuietTracebacks.types):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_tracebacks(*expected: type[BaseException]) -> None:
+    """Keeps the tracebacks of `expected` exception types out of the root and Prefect loggers and their
+    handlers; their messages still come through. Idempotent; types add up across calls."""
+    _QuietTracebacks.types = tuple(dict.fromkeys((*_QuietTracebacks.types, *expected)))
+    names = ["prefect", *(n for n in list(logging.root.manager.loggerDict) if n.startswith("prefect."))]
+    for target_logger in [logging.getLogger(), *(logging.getLogger(n) for n in names)]:
+        for target in (target_logger, *target_logger.handlers):
+            if not any(isinstance(f, _QuietTracebacks) for f in target.filters):
+                target.addFilter(_QuietTracebacks())

