@@ -130,13 +130,13 @@ def quarantine_staged(
                 RETURNING s.*
             ), filed AS (
                 INSERT INTO {QUARANTINE} ({_COLUMNS})
-                SELECT m.tenant_id, m.series_id, m.raw_period, m.raw_value, %(reason)s::text, %(detail)s::text, m.source,
-                       m.dataset, p.payload, m.ingest_run_id, %(batch)s::text,
-                       eia_quarantine_key(m.source, m.dataset, m.series_id, m.raw_period, m.raw_value, %(reason)s::text,
-                                          p.payload)
+                SELECT m.tenant_id, m.series_id, m.raw_period, m.raw_value, %(reason)s::text, %(detail)s::text,
+                       m.source, m.dataset, p.payload, m.ingest_run_id, %(batch)s::text,
+                       eia_quarantine_key(m.source, m.dataset, m.series_id, m.raw_period, m.raw_value,
+                                          %(reason)s::text, p.payload)
                 FROM moved m
-                CROSS JOIN LATERAL (SELECT to_jsonb(m) - 'ingest_ts' || jsonb_build_object('ingest_batch_id', %(batch)s::text)
-                    AS payload) p
+                CROSS JOIN LATERAL (SELECT to_jsonb(m) - 'ingest_ts'
+                    || jsonb_build_object('ingest_batch_id', %(batch)s::text) AS payload) p
                 ON CONFLICT DO NOTHING
                 RETURNING *){_DLQ if dlq_topic else ""}
             SELECT count(*) FROM moved""",

@@ -9,10 +9,11 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import pytest
 from prefect import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
 from tasks.eia.replay_data import DATE_FORMATS, synthetic_route_series
 from tests.flows.conftest import Setup
@@ -111,9 +112,12 @@ async def test_nine_bad_rows_among_12000_are_quarantined_under_their_rules_and_t
     ) == [(True, True, 9)]
     async with get_client() as client:
         artifacts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["eia-series-run"]))
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["eia-series-run"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(result.run_id)]),
+            )
         )
-    assert artifacts and "9 quarantined" in str(artifacts[0].data)
+    assert len(artifacts) == 1 and "9 quarantined" in str(artifacts[0].data)
     # On plain PostgreSQL the monthly aggregate is refreshed after the run: readable, with every new month.
     if scalar(setup.dsn, "SELECT flavor FROM eia_schema_migrations ORDER BY version LIMIT 1") == "postgres":
         assert scalar(setup.dsn, "SELECT count(*) FROM eia_monthly_aggregates") == await _months_in_table(setup) > 0

@@ -153,17 +153,14 @@ def test_quarantined_rows_land_on_the_dlq_with_their_reason(db: str, settings: K
         Rejection("duplicate_in_response", "second copy of 2024-01", None, "2024-01", None, None),
     ]
     with transaction(db) as conn:
-        assert (
-            quarantine_rejections(
-                conn,
-                ctx,
-                rejections,
-                source=SOURCE_API,
-                dataset="electricity/retail-sales",
-                dlq_topic=settings.dlq_topic,
-            )
-            == {"bad_period": 1, "duplicate_in_response": 1}
-        )
+        assert quarantine_rejections(
+            conn,
+            ctx,
+            rejections,
+            source=SOURCE_API,
+            dataset="electricity/retail-sales",
+            dlq_topic=settings.dlq_topic,
+        ) == {"bad_period": 1, "duplicate_in_response": 1}
 
     result = drain_outbox(db, settings, timeout_s=10)
 
