@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from prefect import State, flow, get_run_logger
-from prefect.states import Completed, Failed
 
 from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
-from flows.runstart import begin_ingestion_run
-from flows.settings import bulk_url, load_run_settings
+from flows._run import begin_ingestion_run, end_ingestion_run
+from flows.settings import RunSettings, bulk_url, load_run_settings
 from tasks.bulk.archive import ArchiveLimits
 from tasks.bulk.checkpoints import ArchiveVersion
 from tasks.bulk.download import Validators
@@ -38,13 +37,11 @@ from tasks.bulk.tasks import (
     record_unchanged_version,
     verify_bulk_archive,
 )
-from tasks.ops.redact import install_logging_filter, scrub_text
-from tasks.ops.runlog import Counts, finish_run
-from tasks.pipeline import publish_outbox
-from tasks.settings import RunSettings
-from tasks.store.aggregates import refresh_monthly_aggregates
+from tasks.core.redact import install_logging_filter, scrub_text
+from tasks.load.batch import DEFAULT_MAX_QUARANTINE_SHARE, quarantine_summary
+from tasks.series.tasks import publish_outbox
 from tasks.store.database import connect, data_dir
-from tasks.store.load import DEFAULT_MAX_QUARANTINE_SHARE, quarantine_summary
+from tasks.store.runlog import Counts, finish_run
 
 FLOW_NAME: Final = "ingest_eia_bulk"
 # The runbook's datasets. EBA (hourly grid data) is the largest: about 700 MB compressed.
@@ -109,11 +106,6 @@ def _check_parameters(
         if value <= 0:
             return f"flow parameter {name} must be positive, got {value}"
     return None
-
-
-def _refresh_aggregates(dsn: str) -> None:
-    with connect(dsn, autocommit=True) as conn:
-        refresh_monthly_aggregates(conn)
 
 
 def _progress(enabled: bool) -> LoadProgress:
@@ -319,8 +311,6 @@ async def ingest_eia_bulk(
             report = await _ingest_dataset(code, manifest, settings, run_id, options)
             reports.append(report)
             summary.counts.add(report.counts)
-            if report.counts.inserted or report.counts.updated:
-                await asyncio.to_thread(_refresh_aggregates, settings.dsn)
             if settings.kafka is not None and report.counts.received:
                 drained = await asyncio.to_thread(publish_outbox, settings.dsn, settings.kafka)
                 if drained.pending:
@@ -337,30 +327,32 @@ async def ingest_eia_bulk(
     problems = [r for r in reports if not r.ok]
     if message is None and problems:
         message = "; ".join(f"{r.dataset}: {r.detail or r.status}" for r in problems)
-    status = "failed" if message is not None else "completed"
-    if message is None:
-        c = summary.counts
-        reasons: dict[str, int] = {}
-        for r in reports:
-            for reason, n in r.quarantined_by_reason.items():
-                reasons[reason] = reasons.get(reason, 0) + n
-        message = (
-            ", ".join(f"{r.dataset} {r.status}" for r in reports)
-            + f": {c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged, "
-            f"{quarantine_summary(reasons)}, {c.skipped} skipped from {c.received} rows"
-        )
+    c = summary.counts
+    reasons: dict[str, int] = {}
+    for r in reports:
+        for reason, n in r.quarantined_by_reason.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    success = (
+        ", ".join(f"{r.dataset} {r.status}" for r in reports)
+        + f": {c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged, "
+        f"{quarantine_summary(reasons)}, {c.skipped} skipped from {c.received} rows"
+    )
     summary.series = sum(r.lines for r in reports)
     summary.requests = manifest_requests + sum(r.requests for r in reports)
     summary.details = {"datasets": {r.dataset: r.status for r in reports}}
-    with connect(settings.dsn, autocommit=True) as conn:
-        finish_run(conn, summary, status=status, message=message)
-    await publish_bulk_report(reports, description=f"{FLOW_NAME} {run_id}")
-    result = BulkRunResult(run_id, status, message, summary.counts, reports)
-    if status != "completed":
-        log.error("run failed: %s", message)
-        return Failed(message=message, data=result)
-    log.info("run completed: %s", message)
-    return Completed(message=message, data=result)
+
+    async def publish(status: str) -> None:
+        await publish_bulk_report(reports, description=f"{FLOW_NAME} {run_id}")
+
+    return await end_ingestion_run(
+        settings,
+        summary,
+        failure=message,
+        success=success,
+        report=publish,
+        result=lambda status, text: BulkRunResult(run_id, status, text, summary.counts, reports),
+        log=log,
+    )
 
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

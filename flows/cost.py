@@ -17,9 +17,9 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from blocks import COST_POLICY_BLOCK, DATABASE_BLOCK, EiaDatabase
-from flows.runstart import ensure_schema_current
+from flows._run import ensure_schema_current
 from flows.settings import load_block, load_cost_policy
-from tasks.ops.cost import (
+from tasks.quota.cost import (
     compute_quota_status,
     cost_events,
     cost_markdown,

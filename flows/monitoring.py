@@ -26,8 +26,8 @@ from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
 from blocks import API_KEY_BLOCK, COST_POLICY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
-from flows.runstart import ensure_schema_current
-from flows.settings import load_run_settings
+from flows._run import ensure_schema_current
+from flows.settings import RunSettings, load_run_settings
 from tasks.monitoring.checks import Check
 from tasks.monitoring.events import emit_transitions
 from tasks.monitoring.health import (
@@ -48,7 +48,7 @@ from tasks.monitoring.sla import table_rows as sla_rows
 from tasks.monitoring.staleness import markdown_report as staleness_markdown
 from tasks.monitoring.staleness import staleness_checks
 from tasks.monitoring.staleness import table_rows as staleness_rows
-from tasks.monitoring.steps import (
+from tasks.monitoring.tasks import (
     gather_health_task,
     gather_quality_task,
     gather_sla_task,
@@ -56,8 +56,7 @@ from tasks.monitoring.steps import (
     record_checks_task,
     store_staleness_task,
 )
-from tasks.report import publish_report
-from tasks.settings import RunSettings
+from tasks.series.report import publish_report
 
 DATA_MONITORING: Final = "eia_data_monitoring"
 DAILY_REPORT: Final = "eia_data_monitoring_daily"

@@ -13,21 +13,22 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
-from prefect.states import Completed, Failed
+from prefect.states import Failed
 from prefect.tasks import exponential_backoff
 
 from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
-from flows.runstart import begin_ingestion_run
-from flows.settings import load_run_settings
+from flows._run import begin_ingestion_run, end_ingestion_run
+from flows.settings import RunSettings, load_run_settings
+from tasks.core.errors import EiaAuthError, EiaBreakerOpen, EiaError, QuotaExhausted
+from tasks.core.redact import install_logging_filter, scrub_text
 from tasks.eia.client import EiaClient, LimitsMissing
-from tasks.eia.errors import EiaAuthError, EiaBreakerOpen, EiaError, QuotaExhausted
 from tasks.eia.paging import fetch_all_pages
-from tasks.eia.plan import FetchRequest
-from tasks.ops.breaker import breaker_status, seconds_until_trial, shared_breaker
-from tasks.ops.ledger import UsageLedger
-from tasks.ops.redact import install_logging_filter, scrub_text
-from tasks.ops.runlog import Counts, finish_run
-from tasks.pipeline import (
+from tasks.load.batch import DEFAULT_MAX_QUARANTINE_SHARE, check_share, quarantine_summary
+from tasks.quota.breaker import breaker_status, seconds_until_trial, shared_breaker
+from tasks.quota.ledger import UsageLedger
+from tasks.series.plan import FetchRequest
+from tasks.series.report import EntryReport, markdown_summary, merged_reasons, publish_report, table_rows
+from tasks.series.tasks import (
     api_targets,
     fetch_page,
     load_batch_task,
@@ -35,11 +36,8 @@ from tasks.pipeline import (
     plan_series_requests,
     publish_outbox,
 )
-from tasks.report import EntryReport, markdown_summary, merged_reasons, publish_report, table_rows
-from tasks.settings import RunSettings
-from tasks.store.aggregates import refresh_monthly_aggregates
 from tasks.store.database import DatabaseUnavailable, connect
-from tasks.store.load import DEFAULT_MAX_QUARANTINE_SHARE, check_share, quarantine_summary
+from tasks.store.runlog import Counts
 from tasks.store.staging import BatchContext
 
 FLOW_NAME = "ingest_eia_series_timescale"
@@ -208,9 +206,6 @@ async def ingest_eia_series_timescale(
 
     for r in reports:
         summary.counts.add(r.counts)
-    if summary.counts.inserted or summary.counts.updated:
-        with connect(settings.dsn, autocommit=True) as conn:
-            refresh_monthly_aggregates(conn)
     published = "off"
     if settings.kafka is not None:
         drained = publish_outbox(settings.dsn, settings.kafka)
@@ -219,37 +214,39 @@ async def ingest_eia_series_timescale(
             log.warning("Kafka: %d messages wait in the outbox for the next run or `eia outbox flush`", drained.pending)
 
     problems = [r for r in reports if r.failed]
+    failure: str | None = None
     if fatal is not None:
-        status, message = "failed", scrub_text(str(fatal))
+        failure = scrub_text(str(fatal))
     elif problems:
-        status = "failed"
-        message = "; ".join(f"{r.key}: {r.detail}" for r in problems)
-    else:
-        c = summary.counts
-        status, message = (
-            "completed",
-            (
-                f"{c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged, "
-                f"{quarantine_summary(merged_reasons(reports))} from {c.received} rows"
-            ),
-        )
-    summary.details = {"kafka": published, "problems": [r.key for r in problems]}
-    with connect(settings.dsn, autocommit=True) as conn:
-        finish_run(conn, summary, status=status, message=message)
-    await publish_report(
-        "eia-series-run",
-        markdown_summary(
-            "EIA series run", reports, summary.counts, requests=summary.requests, kafka=published, status=status
-        ),
-        table_rows(reports),
-        description=f"{FLOW_NAME} {run_id}",
+        failure = "; ".join(f"{r.key}: {r.detail}" for r in problems)
+    c = summary.counts
+    success = (
+        f"{c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged, "
+        f"{quarantine_summary(merged_reasons(reports))} from {c.received} rows"
     )
-    result = SeriesRunResult(run_id, status, message, summary.counts, summary.requests, reports)
-    if status != "completed":
-        log.error("run failed: %s", message)
-        return Failed(message=message, data=result)
-    log.info("run completed: %s", message)
-    return Completed(message=message, data=result)
+    summary.details = {"kafka": published, "problems": [r.key for r in problems]}
+
+    async def report(status: str) -> None:
+        await publish_report(
+            "eia-series-run",
+            markdown_summary(
+                "EIA series run", reports, summary.counts, requests=summary.requests, kafka=published, status=status
+            ),
+            table_rows(reports),
+            description=f"{FLOW_NAME} {run_id}",
+        )
+
+    return await end_ingestion_run(
+        settings,
+        summary,
+        failure=failure,
+        success=success,
+        report=report,
+        result=lambda status, message: SeriesRunResult(
+            run_id, status, message, summary.counts, summary.requests, reports
+        ),
+        log=log,
+    )
 
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -10,6 +10,7 @@ values). A missing API key is an error that names `EIA_API_KEY`.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from prefect.blocks.core import Block
@@ -18,16 +19,44 @@ from prefect.exceptions import ObjectNotFound
 from pydantic import ValidationError
 
 from blocks import COST_POLICY_BLOCK, EiaCostPolicy, EiaDatabase, EiaEndpoints, EiaKafka
+from tasks.core.errors import EiaAuthError
+from tasks.core.redact import quiet_tracebacks, register_secret
 from tasks.eia.client import API_KEY_SETTING, ClientSettings
-from tasks.eia.errors import EiaAuthError
-from tasks.ops.budget import CostPolicy
-from tasks.ops.redact import quiet_tracebacks, register_secret
 from tasks.publish.producer import KafkaSettings
-from tasks.settings import BreakerSettings, RetrySettings, RunSettings
+from tasks.quota.budget import CostPolicy
 from tasks.store.database import DatabaseConfigError, in_production, resolve_dsn
 from tasks.store.tables import TIMESERIES
 
 logger = logging.getLogger(__name__)
+
+
+# Plain run settings handed to tasks: resolved from Blocks here, never loaded by tasks, so every task
+# is testable with `task.fn(...)` and plain values, without a Prefect server.
+@dataclass(frozen=True, slots=True)
+class RetrySettings:
+    retries: int = 4
+    base_delay_s: float = 2.0
+    jitter_factor: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSettings:
+    fail_max: int = 5
+    reset_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    dsn: str = field(repr=False)
+    tenant_id: str
+    retention_years: int
+    client: ClientSettings
+    kafka: KafkaSettings | None  # None: publishing is off
+    retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    cost: CostPolicy = field(default_factory=CostPolicy)  # quotas, budget, alerts (block 'eia-cost-policy')
+
+
 B = TypeVar("B", bound=Block)
 
 # How `eia init` fills each block: the hint of the "missing block" error.

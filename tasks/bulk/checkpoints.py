@@ -15,7 +15,7 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import TupleRow
 
-from tasks.ops.runlog import Counts
+from tasks.store.runlog import Counts
 from tasks.store.tables import BATCH_LOG, BULK_CHECKPOINTS, BULK_VERSIONS
 
 _COUNT_COLUMNS = ("received", "inserted", "updated", "unchanged", "quarantined", "skipped")

@@ -7,7 +7,7 @@ line naming the archive and the setting, not a stack trace. Every such fault is 
 
 from __future__ import annotations
 
-from tasks.ops.redact import quiet_tracebacks
+from tasks.core.redact import quiet_tracebacks
 
 
 class BulkError(Exception):

@@ -1,7 +1,7 @@
 """Loading one verified archive: stream lines → fixed-size batches → the shared gate and merge → checkpoint.
 
 Why it is shaped this way:
-- **Same path as the API.** Every batch goes through `tasks.store.load.load_batch` (quarantine
+- **Same path as the API.** Every batch goes through `tasks.load.batch.load_batch` (quarantine
   rejections, COPY to staging, Soda gate, merge with revisions and outbox), so bulk rows obey
   exactly the rules API rows do. The checkpoint, series metadata and categories of the batch
   are written by its `after_merge` hook, inside the merge transaction.
@@ -51,13 +51,13 @@ from tasks.bulk.errors import CheckpointError
 from tasks.bulk.metadata import upsert_categories, upsert_series_metadata
 from tasks.bulk.progress import LoadProgress, NullProgress
 from tasks.bulk.reader import Line, MemberReader
+from tasks.load.batch import DEFAULT_MAX_QUARANTINE_SHARE, LoadTargets, check_share, load_batch
+from tasks.load.tasks import report_batch_quality
 from tasks.normalize.bulk_lines import MAX_LINE_PAYLOAD, BulkLine, Category, SeriesMeta, parse_bulk_line
 from tasks.normalize.identity import ResultBuilder
 from tasks.normalize.observation import SOURCE_BULK, NormalizeResult, Observation, Rejection
-from tasks.ops.runlog import Counts
-from tasks.quality.tasks import report_batch_quality
 from tasks.store.database import connect, transaction
-from tasks.store.load import DEFAULT_MAX_QUARANTINE_SHARE, LoadTargets, check_share, load_batch
+from tasks.store.runlog import Counts
 from tasks.store.staging import BatchContext
 
 DEFAULT_BATCH_SIZE: Final = 50_000
@@ -86,7 +86,7 @@ class BulkLoadConfig:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     retention_years: int = 0
     max_batches: int | None = None  # stop (resumably) after this many batches in this run
-    # More than this share of a batch failing row rules blocks the batch (tasks/store/load.py).
+    # More than this share of a batch failing row rules blocks the batch (tasks/load/batch.py).
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE
 
     def __post_init__(self) -> None:

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 import psycopg
 from psycopg.rows import TupleRow
 
+from tasks.core.redact import scrub_text
 from tasks.normalize.bulk_lines import Category, SeriesMeta
-from tasks.ops.redact import scrub_text
 from tasks.store.tables import CATEGORIES, METADATA
 
 _META_TEXT = (

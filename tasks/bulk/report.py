@@ -13,9 +13,9 @@ from typing import Any
 
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
-from tasks.ops.redact import scrub
-from tasks.ops.runlog import Counts
-from tasks.store.load import quarantine_summary
+from tasks.core.redact import scrub
+from tasks.load.batch import quarantine_summary
+from tasks.store.runlog import Counts
 
 
 @dataclass(slots=True)

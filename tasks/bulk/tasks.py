@@ -33,8 +33,8 @@ from tasks.bulk.errors import BulkError
 from tasks.bulk.load import ArchiveLoad, BulkLoadConfig, load_archive
 from tasks.bulk.manifest import Manifest, fetch_manifest
 from tasks.bulk.progress import LoadProgress
-from tasks.ops.runlog import Counts
 from tasks.store.database import connect, transaction
+from tasks.store.runlog import Counts
 
 
 async def retry_if_transient_bulk(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -25,7 +25,7 @@ import httpx
 import pybreaker
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency, rate_limit
 
-from tasks.eia.errors import (
+from tasks.core.errors import (
     EiaAuthError,
     EiaBreakerOpen,
     EiaError,
@@ -36,9 +36,9 @@ from tasks.eia.errors import (
     EiaServerError,
     EiaTimeout,
 )
+from tasks.core.redact import register_secret, scrub_text
 from tasks.eia.limits import RATE_LIMIT, SLOT_LIMIT, AdaptiveLimiter
 from tasks.eia.responses import EiaPage, decode_body, error_of, parse_page
-from tasks.ops.redact import register_secret, scrub_text
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class ClientSettings:
     api_url: str
     api_key: str = field(repr=False)
     timeout_s: float = 30.0
-    requests_per_second: float = 2.0  # as the `api_eia_rate` rate limit of `eia init` (flows/setup.py)
+    requests_per_second: float = 2.0  # as the `api_eia_rate` rate limit of `eia init` (flows/cli/setup.py)
     burst: int = 2
     page_size: int = 5000
     max_body_bytes: int = 64 * 1024 * 1024
@@ -84,53 +84,6 @@ class RequestRecord:
     bytes: int
     throttled: bool = False
     retry: bool = False  # this client already sent the same request (path and query): a re-send
-
-
-def route_query(
-    route: str,
-    *,
-    frequency: str,
-    data: Sequence[str],
-    facets: dict[str, tuple[str, ...]] | Any,
-    start: str | None,
-    end: str | None,
-    series_facets: Sequence[str] = (),
-) -> tuple[str, list[tuple[str, str]]]:
-    """Path and query for `/v2/<route>/data/`, sorted on a total order so offset paging is stable.
-
-    Rows of several series share a period, and EIA promises no order among rows that tie on the
-    sort: sorted by period alone, pages taken by offset can repeat some rows and miss others. The
-    sort is period, then every facet column of the request (the filter facets and the facets that
-    identify a series), so no two rows tie.
-    """
-    params: list[tuple[str, str]] = [("frequency", frequency)]
-    params += [(f"data[{i}]", column) for i, column in enumerate(data)]
-    for facet in sorted(facets):
-        params += [(f"facets[{facet}][]", value) for value in facets[facet]]
-    if start:
-        params.append(("start", start))
-    if end:
-        params.append(("end", end))
-    params += _sort_params(["period", *sorted({*facets, *series_facets} - {"period"})])
-    return f"/{route.strip('/')}/data/", params
-
-
-def seriesid_query(series_id: str, *, start: str | None, end: str | None) -> tuple[str, list[tuple[str, str]]]:
-    """Path and query for `/v2/seriesid/<ID>`: one series, so period alone is a total order."""
-    params: list[tuple[str, str]] = []
-    if start:
-        params.append(("start", start))
-    if end:
-        params.append(("end", end))
-    params += _sort_params(["period"])
-    return f"/seriesid/{series_id}", params
-
-
-def _sort_params(columns: Sequence[str]) -> list[tuple[str, str]]:
-    params: list[tuple[str, str]] = []
-    for i, column in enumerate(columns):
-        params += [(f"sort[{i}][column]", column), (f"sort[{i}][direction]", "asc")]
-    return params
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.eia.errors import EiaMalformedResponse
+from tasks.core.errors import EiaMalformedResponse
 
 # Deeply nested JSON is hostile input: EIA's own bodies nest four levels.
 MAX_JSON_DEPTH = 32

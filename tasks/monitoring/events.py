@@ -14,8 +14,8 @@ from typing import Any
 
 from prefect.events import emit_event
 
+from tasks.core.redact import scrub
 from tasks.monitoring.checks import Transition
-from tasks.ops.redact import scrub
 
 
 def resource_for(monitor: str, check: str, severity: str, tenant_id: str) -> dict[str, str]:

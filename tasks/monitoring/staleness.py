@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Final
 
-from tasks.eia.catalog import Catalog, CatalogEntry
+from tasks.core.catalog import Catalog, CatalogEntry
 from tasks.monitoring.checks import Check
 
 # Days after a period ends before EIA normally has it out (used when an entry names no lag).

@@ -17,7 +17,7 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import TupleRow
 
-from tasks.ops.ledger import ERROR_KINDS
+from tasks.quota.ledger import ERROR_KINDS
 from tasks.store.tables import USAGE_LEDGER
 
 # EIA-side failures (the ledger's `errors_<kind>` columns) count against availability.

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from tasks.ops.redact import register_secret
+from tasks.core.redact import register_secret
 
 SERIES_TOPIC: Final = "aurum.ref.eia.series.v1"
 BULK_TOPIC: Final = "aurum.ref.eia.bulk.v1"

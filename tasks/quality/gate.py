@@ -3,7 +3,7 @@
 Why it exists: between staging and merge, a batch must pass every fail-level rule of the registry
 (`rules.py`). This module runs the contract generated from the registry (`contract.py`) with Soda
 Core 4 and maps each Soda check back to its rule. It judges; it moves no row. What happens to the
-rows (set aside, quarantined, merged) is the load's business (`tasks/store/load.py`); the results it
+rows (set aside, quarantined, merged) is the load's business (`tasks/load/batch.py`); the results it
 writes to `eia_quality_results` come from `record_results`.
 
 Verdict: a check that could not be evaluated (SQL error, Soda error) counts as failed whatever its
@@ -38,7 +38,7 @@ from typing import Any, Final, Literal
 import psycopg
 from psycopg.rows import TupleRow
 
-from tasks.ops.redact import scrub
+from tasks.core.redact import scrub
 from tasks.quality.contract import (
     BATCH_VAR,
     DEFAULT_MAX_ROWS,

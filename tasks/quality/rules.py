@@ -26,7 +26,7 @@ Conventions
 * `threshold` is the number of offending rows a row rule allows (a count, not a fraction); every
   rule here allows 0. Rules without a row predicate say what they measure in `measure`.
 * `scope` says what a failing fail-level rule holds back. A "row" rule has a predicate: the load sets
-  its offending rows aside for quarantine and merges the rest (tasks/store/load.py). A "batch" rule
+  its offending rows aside for quarantine and merges the rest (tasks/load/batch.py). A "batch" rule
   measures the batch as a whole (its schema, its size): failing it blocks the batch. Consistency rules
   judge a series against its newest stored row, or, for a new series, against the batch's majority,
   so the offending rows are the ones that differ, not the whole series.

@@ -20,7 +20,7 @@ import platformdirs
 import psycopg
 from psycopg.rows import TupleRow
 
-from tasks.ops.redact import register_secret, scrub_text
+from tasks.core.redact import register_secret, scrub_text
 
 logger = logging.getLogger(__name__)
 

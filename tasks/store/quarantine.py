@@ -20,8 +20,8 @@ from typing import Any, Final
 import psycopg
 from psycopg.rows import TupleRow
 
+from tasks.core.redact import scrub
 from tasks.normalize.observation import Rejection
-from tasks.ops.redact import scrub
 from tasks.store.staging import BatchContext
 from tasks.store.tables import OUTBOX, QUARANTINE, STAGING
 

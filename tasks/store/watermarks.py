@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from tasks.eia.catalog import CatalogEntry
+from tasks.core.catalog import CatalogEntry
 from tasks.store.tables import TIMESERIES
 
 

@@ -51,8 +51,8 @@ from tasks.bulk.archive import ArchiveLimits, verify_archive  # noqa: E402
 from tasks.bulk.checkpoints import Position  # noqa: E402
 from tasks.bulk.load import cut_batches  # noqa: E402
 from tasks.bulk.reader import MemberReader  # noqa: E402
-from tasks.eia.replay import EiaReplayServer  # noqa: E402
-from tasks.eia.replay_data import ReplayDataset  # noqa: E402
+from tasks.standin.data import ReplayDataset  # noqa: E402
+from tasks.standin.server import EiaReplayServer  # noqa: E402
 from tasks.store.database import embedded_dsn, transaction  # noqa: E402
 from tasks.store.merge import ensure_partitions, merge_batch  # noqa: E402
 from tasks.store.migrations import apply_migrations  # noqa: E402

@@ -187,7 +187,7 @@ async def test_a_load_dying_after_two_batches_resumes_mid_line_from_its_checkpoi
 ) -> None:
     lines = [*synthetic_archive_lines(12_000, seed=3), *_bad_lines()]
     bulk.serve({"SYN": archive_bytes("SYN", lines)})
-    from tasks.store.load import load_batch as real_load_batch
+    from tasks.load.batch import load_batch as real_load_batch
 
     calls = 0
 
@@ -274,7 +274,7 @@ async def test_a_new_manifest_stamp_for_the_same_archive_is_recorded_without_dow
 def test_eia_run_bulk_prints_one_line_per_dataset_and_exits_non_zero_with_one_error_line(bulk: Bulk) -> None:
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from flows.cli.app import app
 
     bulk.serve({"SYN": archive_bytes("SYN", synthetic_archive_lines(500))})
     runner = CliRunner()

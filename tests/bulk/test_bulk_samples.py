@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from blocks import DATABASE_BLOCK, EiaDatabase
-from tasks.store.load import retention_horizon
+from tasks.load.batch import retention_horizon
 from tests.bulk.conftest import Bulk
 from tests.bulk.synthetic import archive_bytes
 

@@ -14,7 +14,7 @@ from tasks.bulk.download import Validators, download_archive, file_sha256
 from tasks.bulk.errors import DownloadError, UnsafeUrlError
 from tasks.bulk.load import BulkLoadConfig, load_archive
 from tasks.bulk.progress import RichProgress
-from tasks.eia.replay import EiaReplayServer
+from tasks.standin.server import EiaReplayServer
 from tests.bulk.synthetic import archive_bytes, manifest, synthetic_archive_lines
 
 

@@ -20,7 +20,7 @@ import pytest
 from tests.deploy.prefect_server import kill_group
 
 DEMO_TIMEOUT_S = 300  # the bound on this 2-core machine
-COLLECTOR_EXISTS = importlib.util.find_spec("flows.commands.serve") is not None
+COLLECTOR_EXISTS = importlib.util.find_spec("flows.cli.commands.serve") is not None
 
 
 @pytest.mark.slow

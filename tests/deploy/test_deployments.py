@@ -33,9 +33,9 @@ from blocks import (
     EiaEndpoints,
     EiaKafka,
 )
-from flows.setup import ensure_limits
-from tasks.eia.replay import EiaReplayServer
-from tasks.eia.replay_data import default_demo_dataset
+from flows.cli.setup import ensure_limits
+from tasks.standin.data import default_demo_dataset
+from tasks.standin.server import EiaReplayServer
 from tests.deploy.conftest import TEST_POOL, Deployed
 from tests.deploy.prefect_server import LocalPrefect, run_cli
 from tests.deploy.spec import (

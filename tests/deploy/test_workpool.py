@@ -10,8 +10,8 @@ import pytest
 from prefect.client.orchestration import PrefectClient
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from flows.cli.workpool import WORK_POOL, ensure_work_pool
 from flows.settings import SettingsError
-from flows.workpool import WORK_POOL, ensure_work_pool
 from tests.deploy.prefect_server import LocalPrefect, run_cli
 from tests.deploy.spec import REPO, TEMPLATE
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tasks.eia.replay_data import DATE_FORMATS, ReplayDataset, synthetic_route_series, synthetic_seriesid
 from tasks.normalize.identity import route_series_id
+from tasks.standin.data import DATE_FORMATS, ReplayDataset, synthetic_route_series, synthetic_seriesid
 
 ROUTE = "electricity/retail-sales"
 COLUMN = "price"

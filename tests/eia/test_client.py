@@ -9,18 +9,17 @@ from email.utils import format_datetime, parsedate_to_datetime
 import httpx
 import pytest
 
-from tasks.eia.catalog import CatalogEntry
+from tasks.core.catalog import CatalogEntry
 from tasks.eia.client import (
     MAX_RETRY_AFTER_S,
     ClientSettings,
     EiaClient,
     retry_after_seconds,
-    route_query,
-    seriesid_query,
 )
-from tasks.eia.plan import plan_requests
-from tasks.eia.replay import EiaReplayServer, FaultPlan
-from tasks.eia.replay_data import DATE_FORMATS, ReplayDataset, synthetic_route_series
+from tasks.eia.requests import route_query, seriesid_query
+from tasks.series.plan import plan_requests
+from tasks.standin.data import DATE_FORMATS, ReplayDataset, synthetic_route_series
+from tasks.standin.server import EiaReplayServer, FaultPlan
 
 KEY = "k" * 40
 

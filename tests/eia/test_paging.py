@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from tasks.eia.catalog import parse_catalog
-from tasks.eia.client import ClientSettings, EiaClient, seriesid_query
+from tasks.core.catalog import parse_catalog
+from tasks.eia.client import ClientSettings, EiaClient
 from tasks.eia.paging import FetchOutcome, fetch_all_pages
-from tasks.eia.plan import plan_requests
-from tasks.eia.replay import EiaReplayServer, FaultPlan
+from tasks.eia.requests import seriesid_query
+from tasks.series.plan import plan_requests
+from tasks.standin.server import EiaReplayServer, FaultPlan
 from tests.eia.paging_data import SERIES_ID, four_series_dataset, four_series_entry, seriesid_dataset
 
 KEY = "k" * 40

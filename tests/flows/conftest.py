@@ -13,9 +13,9 @@ from prefect.blocks.system import Secret
 from pydantic import SecretStr
 
 from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK, EiaDatabase, EiaEndpoints, EiaKafka
-from flows.setup import ensure_limits
-from tasks.eia.replay import EiaReplayServer, FaultPlan
-from tasks.eia.replay_data import ReplayDataset
+from flows.cli.setup import ensure_limits
+from tasks.standin.data import ReplayDataset
+from tasks.standin.server import EiaReplayServer, FaultPlan
 
 # Distinctive, so a leak anywhere is found by a plain substring search.
 API_KEY = "SECRETKEY-7f3a9c2e1b8d4f6a0e5c3b9d7a1f2e4c"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.eia.replay_data import DATE_FORMATS, ReplayDataset, synthetic_route_series
+from tasks.standin.data import DATE_FORMATS, ReplayDataset, synthetic_route_series
 
 
 @dataclass(frozen=True)

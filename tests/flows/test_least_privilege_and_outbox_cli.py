@@ -16,7 +16,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from typer.testing import CliRunner
 
-from flows.cli import app
+from flows.cli.app import app
 from flows.series import ingest_eia_series_timescale, run_result
 from tests.flows.conftest import Setup
 from tests.flows.series_data import SEVEN, add_series

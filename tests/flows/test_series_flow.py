@@ -12,8 +12,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.states import State
 
 from flows.series import SeriesRunResult, ingest_eia_series_timescale, run_result
-from tasks.eia.replay_data import DATE_FORMATS
-from tasks.quality.artifact import artifact_key
+from tasks.load.artifact import artifact_key
+from tasks.standin.data import DATE_FORMATS
 from tests.flows.conftest import Setup
 from tests.flows.series_data import SEVEN, SeriesSpec, add_series, seven_series_dataset
 from tests.support.services import scalar
@@ -99,7 +99,7 @@ def _bad_value_rows() -> tuple[SeriesSpec, list[dict[str, Any]]]:
         "2024-01",
     )
     tokens = ["6.75", "w", "NA", None, "--", "abc", "7.10", "7.25"]
-    from tasks.eia.replay_data import synthetic_route_series
+    from tasks.standin.data import synthetic_route_series
 
     rows = synthetic_route_series(
         spec.route,
@@ -212,7 +212,7 @@ async def test_an_invalid_key_fails_at_once_naming_the_setting_without_retries(s
 async def test_a_sustained_outage_opens_the_breaker_and_fails_fast(setup: Setup) -> None:
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from flows.cli.app import app
 
     add_series(setup.server.dataset, SEVEN[0])
     setup.server.faults.outage = True

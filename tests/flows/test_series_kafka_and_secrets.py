@@ -13,8 +13,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from flows.series import ingest_eia_series_timescale, run_result
-from tasks.eia.replay_data import DATE_FORMATS, synthetic_route_series
 from tasks.publish.consumer import read_topic
+from tasks.standin.data import DATE_FORMATS, synthetic_route_series
 from tests.flows.conftest import API_KEY, Setup
 from tests.flows.series_data import SEVEN, SeriesSpec, add_series
 

@@ -19,7 +19,7 @@ from psycopg import sql
 from pydantic import SecretStr
 
 from blocks import DATABASE_BLOCK, EiaDatabase
-from tasks.eia.replay import FaultPlan
+from tasks.standin.server import FaultPlan
 from tasks.store.migrations import apply_migrations
 from tests.eia.paging_data import (
     SERIES_ID,

@@ -15,7 +15,7 @@ import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-from tasks.eia.replay_data import DATE_FORMATS, synthetic_route_series
+from tasks.standin.data import DATE_FORMATS, synthetic_route_series
 from tests.flows.conftest import Setup
 from tests.flows.series_data import SEVEN, add_series
 from tests.flows.test_series_flow import run

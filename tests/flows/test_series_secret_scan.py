@@ -21,8 +21,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFi
 from prefect.logging.handlers import APILogHandler
 
 from flows.series import ingest_eia_series_timescale, run_result
-from tasks.eia.replay_data import DATE_FORMATS, synthetic_route_series
 from tasks.publish.consumer import read_topic
+from tasks.standin.data import DATE_FORMATS, synthetic_route_series
 from tests.flows.conftest import API_KEY, Setup
 from tests.flows.series_data import SEVEN, SeriesSpec, add_series
 from tests.flows.test_series_kafka_and_secrets import DLQ_TOPIC, REGISTRY, SERIES_TOPIC, _all_text_in_database

@@ -24,11 +24,10 @@ from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, tempor
 from pydantic import SecretStr
 
 from blocks import DATABASE_BLOCK, ENDPOINTS_BLOCK, EiaCostPolicy, EiaDatabase, EiaEndpoints, EiaKafka
-from flows.runstart import begin_ingestion_run
-from flows.settings import SettingsError, load_block, load_run_settings
-from flows.setup import ensure_blocks
-from tasks.ops.budget import CostPolicy
-from tasks.settings import RunSettings
+from flows._run import begin_ingestion_run
+from flows.cli.setup import ensure_blocks
+from flows.settings import RunSettings, SettingsError, load_block, load_run_settings
+from tasks.quota.budget import CostPolicy
 from tasks.store.database import DatabaseConfigError, in_production
 
 WRONG_DSN = "postgresql://nobody:wrong-pw-5e1d@127.0.0.1:9/not-this-one"

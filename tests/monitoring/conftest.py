@@ -26,7 +26,7 @@ from blocks import (
     EiaEndpoints,
     EiaKafka,
 )
-from tasks.ops.collector import CollectorSettings, create_app
+from tasks.monitoring.collector import CollectorSettings, create_app
 from tests.flows.conftest import Setup, eia_server, setup, standin  # noqa: F401 (fixtures reused)
 from tests.support.services import free_port
 

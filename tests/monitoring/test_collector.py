@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from flows.series import ingest_eia_series_timescale, run_result
-from tasks.ops.ledger import ledger_totals
+from tasks.quota.ledger import ledger_totals
 from tasks.store.database import embedded_dsn
 from tasks.store.migrations import apply_migrations
 from tests.flows.conftest import Setup
@@ -192,7 +192,7 @@ def test_ready_is_503_while_the_database_is_down_or_behind_and_200_when_back(tmp
 
 
 def test_eia_serve_is_a_top_level_command() -> None:
-    from flows.cli import app
+    from flows.cli.app import app
 
     result = CliRunner().invoke(app, ["serve", "--help"])
     assert result.exit_code == 0, result.output

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from flows.monitoring import eia_staleness_monitor, monitor_result
-from tasks.eia.catalog import parse_catalog
+from tasks.core.catalog import parse_catalog
 from tasks.monitoring.staleness import (
     CadenceMap,
     SeriesExtent,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tasks.eia.catalog import CatalogEntry
+from tasks.core.catalog import CatalogEntry
 from tasks.normalize.api_rows import normalize_route_rows, normalize_seriesid_rows
 from tasks.normalize.observation import MAX_TEXT_LENGTH, SOURCE_API, NormalizeResult
 from tests.normalize import requires_samples, response_rows, utc

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import psycopg
 
+from tasks.load.batch import LoadTargets, load_batch
 from tasks.normalize.observation import SOURCE_API, NormalizeResult
 from tasks.quality import gate
 from tasks.quality.gate import run_gate
-from tasks.store.load import LoadTargets, load_batch
 from tasks.store.merge import ensure_partitions, merge_batch
 from tasks.store.migrations import apply_migrations
 from tasks.store.staging import BatchContext, stage_observations

@@ -11,10 +11,10 @@ from prefect import flow, task
 from prefect.artifacts import Artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.ops.redact import register_secret
-from tasks.quality.artifact import TABLE_COLUMNS, artifact_key, quality_artifact
+from tasks.core.redact import register_secret
+from tasks.load.artifact import TABLE_COLUMNS, artifact_key, quality_artifact
+from tasks.load.tasks import create_quality_artifact, quality_artifact_task
 from tasks.quality.gate import EXAMPLE_ROWS, GateResult, run_gate
-from tasks.quality.tasks import create_quality_artifact, quality_artifact_task
 from tasks.store.staging import BatchContext
 from tests.quality.batches import US48_DEMAND, clean_batch, replace, rows_of, stage
 from tests.quality.test_gate import _unknown_unit

@@ -15,8 +15,8 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from tasks.load.batch import BatchOutcome, LoadTargets, settle_batch
 from tasks.normalize.observation import SOURCE_API, Observation
-from tasks.ops.runlog import Counts
 from tasks.quality.contract import offending_rows_sql
 from tasks.quality.gate import (
     BATCH_BLOCKED,
@@ -27,7 +27,7 @@ from tasks.quality.gate import (
     run_gate,
 )
 from tasks.quality.rules import RULES, rule
-from tasks.store.load import BatchOutcome, LoadTargets, settle_batch
+from tasks.store.runlog import Counts
 from tasks.store.staging import BatchContext
 from tests.quality.batches import (
     GASOLINE_WEEKLY,

@@ -10,17 +10,17 @@ import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
-from flows.cli import app
+from flows.cli.app import app
 from flows.series import ingest_eia_series_timescale, run_result
+from tasks.load.batch import LoadTargets, load_batch
 from tasks.normalize.observation import SOURCE_API, NormalizeResult, Rejection
-from tasks.store.load import LoadTargets, load_batch
 from tasks.store.quarantine import quarantine_rejections
 from tasks.store.staging import BatchContext
 from tests.flows.conftest import Setup
 from tests.flows.series_data import SeriesSpec, add_series
+from tests.load.test_replay import ODD_UNIT, ODD_UNIT_ROW, ROUTE, TENANT, load, rows, series_id
 from tests.quality.batches import US48_DEMAND, clean_batch, replace, rows_of
 from tests.quality.conftest import AddUnits
-from tests.quality.test_replay import ODD_UNIT, ODD_UNIT_ROW, ROUTE, TENANT, load, rows, series_id
 
 
 def eia(dsn: str, *args: str) -> Result:

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from tasks.eia.replay import EiaReplayServer
+from tasks.standin.server import EiaReplayServer
 from tasks.store.migrations import apply_migrations
 from tests.flows.series_data import SeriesSpec
 from tests.support.services import free_port, scalar, tansu_command

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from tasks.eia.replay_data import DATE_FORMATS, synthetic_route_series
+from flows.cli.app import app
 from tasks.publish.consumer import read_topic
+from tasks.standin.data import DATE_FORMATS, synthetic_route_series
 from tests.flows.conftest import Setup
 from tests.reliability.support import (
     BreakerRow,

@@ -22,7 +22,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 from prefect.settings import PREFECT_API_URL
 
-from flows.setup import ensure_limits
+from flows.cli.setup import ensure_limits
 from tasks.eia.limits import RATE_LIMIT
 from tests.flows.conftest import API_KEY, Setup
 from tests.flows.series_data import SeriesSpec, add_series

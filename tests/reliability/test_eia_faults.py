@@ -17,7 +17,7 @@ import pytest
 from prefect.client.schemas.objects import State
 
 from flows.series import SeriesRunResult, ingest_eia_series_timescale, run_result
-from tasks.eia.replay import EiaReplayServer
+from tasks.standin.server import EiaReplayServer
 from tests.flows.conftest import Setup
 from tests.flows.series_data import SeriesSpec, add_series
 from tests.reliability.support import (

@@ -21,12 +21,12 @@ from prefect.blocks.system import Secret
 from pydantic import SecretStr
 
 from blocks import API_KEY_BLOCK
+from flows.cli.setup import ensure_limits
 from flows.series import SeriesRunResult
-from flows.setup import ensure_limits
-from tasks.eia.replay import EiaReplayServer, FaultPlan
-from tasks.eia.replay_data import DATE_FORMATS, SAMPLES_DIR, ReplayDataset, synthetic_route_series
 from tasks.eia.responses import MAX_JSON_DEPTH
 from tasks.normalize.observation import MAX_TEXT_LENGTH
+from tasks.standin.data import DATE_FORMATS, SAMPLES_DIR, ReplayDataset, synthetic_route_series
+from tasks.standin.server import EiaReplayServer, FaultPlan
 from tests.flows.conftest import API_KEY, Setup
 from tests.reliability.support import no_duplicates, runs_reconcile
 from tests.reliability.test_eia_faults import run

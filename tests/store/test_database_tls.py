@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tasks.ops.redact import scrub_text
+from tasks.core.redact import scrub_text
 from tasks.store.database import (
     DatabaseConfigError,
     DatabaseUnavailable,

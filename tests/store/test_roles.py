@@ -16,8 +16,8 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from sql import SQL_DIR
+from tasks.load.batch import LoadTargets, load_batch
 from tasks.normalize.observation import NormalizeResult, Rejection
-from tasks.store.load import LoadTargets, load_batch
 from tasks.store.migrations import recorded_flavor
 from tasks.store.staging import BatchContext
 from tests.quality.batches import HKG_GENERATION, clean_batch, observation

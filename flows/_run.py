@@ -1,0 +1,88 @@
+"""How every ingestion run starts and ends, in one place so the series and bulk flows cannot drift.
+
+Start: check the schema, say whether Kafka is off, open the run-log row, remove staged rows a killed
+earlier run left. End: refresh the monthly aggregate when rows changed, close the run-log row, publish
+the run's report, and end Completed or Failed with the message. The monitoring and cost flows use the
+schema check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from prefect.client.schemas.objects import State
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed
+
+from flows.settings import RunSettings
+from tasks.store.aggregates import refresh_monthly_aggregates
+from tasks.store.database import connect, in_production
+from tasks.store.migrations import pending
+from tasks.store.runlog import RunSummary, finish_run, start_run
+from tasks.store.staging import BatchContext, drop_abandoned_staging
+
+R = TypeVar("R")
+Log = logging.Logger | logging.LoggerAdapter[Any]
+
+
+class SchemaNotCurrent(RuntimeError):
+    """Migrations are pending: the fix is `eia init`, never a half-migrated run."""
+
+
+def ensure_schema_current(dsn: str) -> None:
+    with connect(dsn) as conn:
+        todo = pending(conn)
+    if todo:
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
+        raise SchemaNotCurrent(f"the database schema is not current (pending: {names}); run `eia init`")
+
+
+def begin_ingestion_run(settings: RunSettings, flow_name: str, kafka_block: str, log: Log) -> RunSummary:
+    """Checks the schema, says whether Kafka is off, records the run as started; returns its summary."""
+    ensure_schema_current(settings.dsn)
+    run_id = str(flow_run.get_id() or BatchContext.new("", "", "").batch_id)
+    if settings.kafka is None and in_production():
+        # The block exists (a missing one is an error in production): Kafka is off on purpose, but say so loudly.
+        log.warning(
+            "Kafka publishing is off: block %r has an empty bootstrap_servers (EIA_KAFKA_BOOTSTRAP); "
+            "no observations are published",
+            kafka_block,
+        )
+    elif settings.kafka is None:
+        log.info("Kafka publishing is off: EIA_KAFKA_BOOTSTRAP / block %r is not set", kafka_block)
+    with connect(settings.dsn, autocommit=True) as conn:
+        start_run(conn, run_id, flow_name, settings.tenant_id)
+        if abandoned := drop_abandoned_staging(conn):
+            log.info("removed %d staged row(s) left by a killed earlier run (never merged)", abandoned)
+    return RunSummary(run_id, flow_name, settings.tenant_id)
+
+
+async def end_ingestion_run(
+    settings: RunSettings,
+    summary: RunSummary,
+    *,
+    failure: str | None,
+    success: str,
+    report: Callable[[str], Awaitable[None]],
+    result: Callable[[str, str], R],
+    log: Log,
+) -> State[R]:
+    """Ends the run: Failed with `failure` when there is one, else Completed with `success`.
+
+    `report(status)` publishes the run's artifacts; `result(status, message)` builds the state's data.
+    """
+    status, message = ("failed", failure) if failure is not None else ("completed", success)
+    if summary.counts.inserted or summary.counts.updated:
+        with connect(settings.dsn, autocommit=True) as conn:
+            refresh_monthly_aggregates(conn)
+    with connect(settings.dsn, autocommit=True) as conn:
+        finish_run(conn, summary, status=status, message=message)
+    await report(status)
+    data = result(status, message)
+    if failure is not None:
+        log.error("run failed: %s", message)
+        return Failed(message=message, data=data)
+    log.info("run completed: %s", message)
+    return Completed(message=message, data=data)

@@ -1,0 +1,5 @@
+"""placeholder"""
+
+from flows.cli.app import app, main
+
+__all__ = ["app", "main"]

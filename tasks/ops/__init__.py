@@ -1,1 +1,0 @@
-"""Operational state: circuit breaker storage, run log, redaction, metrics."""
