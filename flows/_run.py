@@ -12,16 +12,24 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from flows.settings import RunSettings
-from tasks.store.aggregates import refresh_monthly_aggregates
-from tasks.store.database import connect, in_production
-from tasks.store.migrations import pending
-from tasks.store.runlog import RunSummary, finish_run, start_run
-from tasks.store.staging import BatchContext, drop_abandoned_staging
+from tasks.core import scrub
+from tasks.store import (
+    BatchContext,
+    RunSummary,
+    connect,
+    drop_abandoned_staging,
+    finish_run,
+    in_production,
+    pending,
+    refresh_monthly_aggregates,
+    start_run,
+)
 
 R = TypeVar("R")
 Log = logging.Logger | logging.LoggerAdapter[Any]
@@ -86,3 +94,9 @@ async def end_ingestion_run(
         return Failed(message=message, data=data)
     log.info("run completed: %s", message)
     return Completed(message=message, data=data)
+
+
+async def publish_report(key: str, markdown: str, rows: list[dict[str, Any]], description: str) -> None:
+    """A run's markdown artifact `key` and its table `key-table`, scrubbed once more on the way out."""
+    await acreate_markdown_artifact(key=key, markdown=scrub(markdown), description=description)
+    await acreate_table_artifact(key=f"{key}-table", table=scrub(rows), description=description)

@@ -20,28 +20,37 @@ from prefect import State, flow, get_run_logger
 from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
 from flows._run import begin_ingestion_run, end_ingestion_run
 from flows.settings import RunSettings, bulk_url, load_run_settings
-from tasks.bulk.archive import ArchiveLimits
-from tasks.bulk.checkpoints import ArchiveVersion
-from tasks.bulk.download import Validators
-from tasks.bulk.errors import ArchiveError, BulkError, quiet_expected_tracebacks
-from tasks.bulk.load import DEFAULT_BATCH_SIZE, DEFAULT_MAX_LINE_BYTES, BulkLoadConfig
-from tasks.bulk.manifest import Manifest, check_dataset_code
-from tasks.bulk.progress import LoadProgress, LogProgress, RichProgress
-from tasks.bulk.report import DatasetReport, publish_bulk_report
-from tasks.bulk.tasks import (
-    download_bulk_archive,
-    fetch_bulk_manifest,
-    hash_bulk_archive,
-    load_bulk_archive,
-    read_bulk_state,
-    record_unchanged_version,
-    verify_bulk_archive,
+from tasks.bulk import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_LINE_BYTES,
+    ArchiveError,
+    ArchiveLimits,
+    ArchiveVersion,
+    BulkError,
+    BulkLoadConfig,
+    DatasetReport,
+    LoadProgress,
+    LogProgress,
+    Manifest,
+    RichProgress,
+    Validators,
+    check_dataset_code,
+    quiet_expected_tracebacks,
 )
-from tasks.core.redact import install_logging_filter, scrub_text
-from tasks.load.batch import DEFAULT_MAX_QUARANTINE_SHARE, quarantine_summary
-from tasks.series.tasks import publish_outbox
-from tasks.store.database import connect, data_dir
-from tasks.store.runlog import Counts, finish_run
+from tasks.bulk.tasks import (
+    download_bulk_archive_task,
+    fetch_bulk_manifest_task,
+    hash_bulk_archive_task,
+    load_bulk_archive_task,
+    publish_bulk_report,
+    read_bulk_state_task,
+    record_unchanged_version_task,
+    verify_bulk_archive_task,
+)
+from tasks.core import install_logging_filter, scrub_text
+from tasks.load import DEFAULT_MAX_QUARANTINE_SHARE, quarantine_summary
+from tasks.load.tasks import publish_outbox_task
+from tasks.store import Counts, connect, data_dir, finish_run
 
 FLOW_NAME: Final = "ingest_eia_bulk"
 # The runbook's datasets. EBA (hourly grid data) is the largest: about 700 MB compressed.
@@ -123,7 +132,7 @@ async def _ingest_dataset(
     try:
         entry = manifest.entry(code)
         report.version = entry.last_updated
-        state = await asyncio.to_thread(read_bulk_state, settings.dsn, settings.tenant_id, code)
+        state = await asyncio.to_thread(read_bulk_state_task, settings.dsn, settings.tenant_id, code)
         loaded, checkpoint = state.loaded, state.checkpoint
         if loaded is not None and loaded.last_updated == entry.last_updated and not options.force:
             report.status, report.detail = "unchanged", f"version {entry.last_updated} is already loaded"
@@ -140,8 +149,7 @@ async def _ingest_dataset(
         elif loaded is not None and loaded.etag and not options.force:
             validators = Validators(loaded.etag, None)
         download = await asyncio.to_thread(
-            download_bulk_archive,
-            code,
+            download_bulk_archive_task,
             entry.access_url,
             dest,
             manifest=manifest.url,
@@ -157,7 +165,7 @@ async def _ingest_dataset(
                 # The archive is the one already loaded, under an older manifest stamp.
                 dest.unlink(missing_ok=True)
                 await asyncio.to_thread(
-                    record_unchanged_version,
+                    record_unchanged_version_task,
                     settings.dsn,
                     settings.tenant_id,
                     code,
@@ -169,10 +177,10 @@ async def _ingest_dataset(
                 report.detail = f"manifest stamp changed to {entry.last_updated}, archive unchanged (HTTP 304)"
                 log.info("%s: %s", code, report.detail)
                 return report
-            sha256 = await asyncio.to_thread(hash_bulk_archive, dest)
+            sha256 = await asyncio.to_thread(hash_bulk_archive_task, dest)
         assert sha256 is not None
         try:
-            archive = await asyncio.to_thread(verify_bulk_archive, dest, code, options.limits)
+            archive = await asyncio.to_thread(verify_bulk_archive_task, dest, code, options.limits)
         except ArchiveError:
             dest.unlink(missing_ok=True)  # useless, and possibly hundreds of MB: the next run downloads afresh
             raise
@@ -199,7 +207,7 @@ async def _ingest_dataset(
         )
         kafka = settings.kafka
         load = await asyncio.to_thread(
-            load_bulk_archive,
+            load_bulk_archive_task,
             settings.dsn,
             archive,
             version,
@@ -305,14 +313,14 @@ async def ingest_eia_bulk(
         )
         base = await bulk_url(endpoints_block)
         manifest_requests = 1
-        manifest = await asyncio.to_thread(fetch_bulk_manifest, base, settings.client.timeout_s)
+        manifest = await asyncio.to_thread(fetch_bulk_manifest_task, base, timeout_s=settings.client.timeout_s)
         log.info("bulk manifest %s lists %d datasets", manifest.url, len(manifest.entries))
         for code in codes:
             report = await _ingest_dataset(code, manifest, settings, run_id, options)
             reports.append(report)
             summary.counts.add(report.counts)
             if settings.kafka is not None and report.counts.received:
-                drained = await asyncio.to_thread(publish_outbox, settings.dsn, settings.kafka)
+                drained = await asyncio.to_thread(publish_outbox_task, settings.dsn, settings.kafka)
                 if drained.pending:
                     log.warning("Kafka: %d messages wait in the outbox for the next run", drained.pending)
     except BulkError as exc:

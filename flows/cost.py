@@ -19,15 +19,9 @@ from prefect.runtime import flow_run
 from blocks import COST_POLICY_BLOCK, DATABASE_BLOCK, EiaDatabase
 from flows._run import ensure_schema_current
 from flows.settings import load_block, load_cost_policy
-from tasks.quota.cost import (
-    compute_quota_status,
-    cost_events,
-    cost_markdown,
-    cost_table,
-    resource_id,
-    save_cost_snapshot,
-)
-from tasks.store.database import resolve_dsn
+from tasks.quota import cost_events, cost_markdown, cost_table, resource_id
+from tasks.quota.tasks import compute_quota_status_task, save_cost_snapshot_task
+from tasks.store import resolve_dsn
 
 FLOW_NAME = "eia_cost_monitoring"
 SCHEDULE_CRON = "0 */6 * * *"  # runbook: every 6 hours
@@ -61,9 +55,9 @@ async def eia_cost_monitoring(
     policy = await load_cost_policy(cost_policy_block)
     tenant = database.tenant_id
     at = (now or datetime.now(UTC)).astimezone(UTC)
-    status = compute_quota_status(dsn, tenant, policy, at)
+    status = compute_quota_status_task(dsn, tenant, policy, at)
     run_id = flow_run.get_id()
-    snapshot_id = save_cost_snapshot(dsn, status, str(run_id) if run_id else None)
+    snapshot_id = save_cost_snapshot_task(dsn, status, str(run_id) if run_id else None)
     events = cost_events(status)
     description = f"{FLOW_NAME}: {tenant} as of {at.isoformat()}"
     await acreate_table_artifact(key=ARTIFACT_KEY, table=cost_table(status), description=description)

@@ -26,28 +26,14 @@ from prefect.client.schemas.objects import State
 from prefect.states import Completed
 
 from blocks import API_KEY_BLOCK, COST_POLICY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
-from flows._run import ensure_schema_current
+from flows._run import ensure_schema_current, publish_report
 from flows.settings import RunSettings, load_run_settings
-from tasks.monitoring.checks import Check
+from tasks.monitoring import Check
+from tasks.monitoring import health as health_verdict
+from tasks.monitoring import quality as quality_verdict
+from tasks.monitoring import sla as sla_verdict
+from tasks.monitoring import staleness as staleness_verdict
 from tasks.monitoring.events import emit_transitions
-from tasks.monitoring.health import (
-    DEFAULT_MAX_AGE,
-    DEFAULT_STUCK_AFTER,
-    ERROR_RATE_MAX,
-    RETRY_RATE_MAX,
-    HealthThresholds,
-    health_checks,
-)
-from tasks.monitoring.health import markdown_report as health_markdown
-from tasks.monitoring.health import table_rows as health_rows
-from tasks.monitoring.quality import SCORE_TARGET, quality_checks
-from tasks.monitoring.quality import markdown_report as quality_markdown
-from tasks.monitoring.quality import table_rows as quality_rows
-from tasks.monitoring.sla import evaluate, markdown_report, sla_checks
-from tasks.monitoring.sla import table_rows as sla_rows
-from tasks.monitoring.staleness import markdown_report as staleness_markdown
-from tasks.monitoring.staleness import staleness_checks
-from tasks.monitoring.staleness import table_rows as staleness_rows
 from tasks.monitoring.tasks import (
     gather_health_task,
     gather_quality_task,
@@ -56,7 +42,6 @@ from tasks.monitoring.tasks import (
     record_checks_task,
     store_staleness_task,
 )
-from tasks.series.report import publish_report
 
 DATA_MONITORING: Final = "eia_data_monitoring"
 DAILY_REPORT: Final = "eia_data_monitoring_daily"
@@ -151,8 +136,8 @@ async def _conclude(
 @flow(name=DATA_MONITORING, log_prints=False, validate_parameters=True, persist_result=False)
 async def eia_data_monitoring(
     window_hours: float = 24.0,
-    error_rate_max: float = ERROR_RATE_MAX,
-    retry_rate_max: float = RETRY_RATE_MAX,
+    error_rate_max: float = health_verdict.ERROR_RATE_MAX,
+    retry_rate_max: float = health_verdict.RETRY_RATE_MAX,
     max_age_hours: dict[str, float] | None = None,
     stuck_after_hours: dict[str, float] | None = None,
     as_of: datetime | None = None,
@@ -171,24 +156,24 @@ async def eia_data_monitoring(
     """
     settings = await _settings(api_key_block, endpoints_block, database_block, kafka_block)
     now = _now(as_of)
-    thresholds = HealthThresholds(
-        max_age=_hours(max_age_hours, DEFAULT_MAX_AGE),
-        stuck_after=_hours(stuck_after_hours, DEFAULT_STUCK_AFTER),
+    thresholds = health_verdict.HealthThresholds(
+        max_age=_hours(max_age_hours, health_verdict.DEFAULT_MAX_AGE),
+        stuck_after=_hours(stuck_after_hours, health_verdict.DEFAULT_STUCK_AFTER),
         error_rate=error_rate_max,
         retry_rate=retry_rate_max,
     )
     health = await asyncio.to_thread(
         gather_health_task, settings.dsn, settings.tenant_id, now, thresholds, timedelta(hours=window_hours)
     )
-    checks = health_checks(health, thresholds)
+    checks = health_verdict.health_checks(health, thresholds)
     return await _conclude(
         DATA_MONITORING,
         settings,
         now,
         checks,
         artifact_key="eia-ingestion-health",
-        markdown=health_markdown(health, checks),
-        rows=health_rows(checks),
+        markdown=health_verdict.markdown_report(health, checks),
+        rows=health_verdict.table_rows(checks),
         report=health,
     )
 
@@ -229,10 +214,10 @@ async def eia_staleness_monitor(
         STALENESS_MONITOR,
         settings,
         now,
-        staleness_checks(report),
+        staleness_verdict.staleness_checks(report),
         artifact_key="eia-staleness",
-        markdown=staleness_markdown(report),
-        rows=staleness_rows(report),
+        markdown=staleness_verdict.markdown_report(report),
+        rows=staleness_verdict.table_rows(report),
         report=report,
     )
 
@@ -241,7 +226,7 @@ async def eia_staleness_monitor(
 async def eia_quality_monitor(
     window_hours: float = 24.0,
     days: int = 7,
-    score_min: float = SCORE_TARGET,
+    score_min: float = quality_verdict.SCORE_TARGET,
     as_of: datetime | None = None,
     api_key_block: str = API_KEY_BLOCK,
     endpoints_block: str = ENDPOINTS_BLOCK,
@@ -265,10 +250,10 @@ async def eia_quality_monitor(
         QUALITY_MONITOR,
         settings,
         now,
-        quality_checks(summary, score_min=score_min),
+        quality_verdict.quality_checks(summary, score_min=score_min),
         artifact_key="eia-quality",
-        markdown=quality_markdown(summary),
-        rows=quality_rows(summary),
+        markdown=quality_verdict.markdown_report(summary),
+        rows=quality_verdict.table_rows(summary),
         report=summary,
     )
 
@@ -303,19 +288,19 @@ async def eia_data_monitoring_daily(
         settings.cost,
         catalog_path=catalog_path,
     )
-    objectives = evaluate(gathered.inputs)
+    objectives = sla_verdict.evaluate(gathered.inputs)
     late = [(s.series_id, s.lateness_hours) for s in gathered.staleness.stale if s.newest_period is not None][:10]
     worst = sorted(gathered.completeness, key=lambda c: (c.ratio, c.series_id))[:10]
-    markdown = markdown_report(
+    markdown = sla_verdict.markdown_report(
         gathered.inputs, objectives, worst_series=[w for w in worst if w.ratio < 1], late_series=late
     )
     return await _conclude(
         DAILY_REPORT,
         settings,
         now,
-        sla_checks(objectives),
+        sla_verdict.sla_checks(objectives),
         artifact_key="eia-sla-report",
         markdown=markdown,
-        rows=sla_rows(objectives),
+        rows=sla_verdict.table_rows(objectives),
         report=objectives,
     )

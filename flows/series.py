@@ -17,28 +17,21 @@ from prefect.states import Failed
 from prefect.tasks import exponential_backoff
 
 from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
-from flows._run import begin_ingestion_run, end_ingestion_run
+from flows._run import begin_ingestion_run, end_ingestion_run, publish_report
 from flows.settings import RunSettings, load_run_settings
-from tasks.core.errors import EiaAuthError, EiaBreakerOpen, EiaError, QuotaExhausted
-from tasks.core.redact import install_logging_filter, scrub_text
-from tasks.eia.client import EiaClient, LimitsMissing
-from tasks.eia.paging import fetch_all_pages
-from tasks.load.batch import DEFAULT_MAX_QUARANTINE_SHARE, check_share, quarantine_summary
-from tasks.quota.breaker import breaker_status, seconds_until_trial, shared_breaker
-from tasks.quota.ledger import UsageLedger
-from tasks.series.plan import FetchRequest
-from tasks.series.report import EntryReport, markdown_summary, merged_reasons, publish_report, table_rows
+from tasks.core import EiaAuthError, EiaBreakerOpen, EiaError, QuotaExhausted, install_logging_filter, scrub_text
+from tasks.eia import EiaClient, LimitsMissing, fetch_all_pages
+from tasks.load import DEFAULT_MAX_QUARANTINE_SHARE, check_share, quarantine_summary
+from tasks.load.tasks import publish_outbox_task
+from tasks.quota import UsageLedger, breaker_status, seconds_until_trial, shared_breaker
+from tasks.series import EntryReport, FetchRequest, api_targets, markdown_summary, merged_reasons, table_rows
 from tasks.series.tasks import (
-    api_targets,
-    fetch_page,
+    fetch_page_task,
     load_batch_task,
-    normalize_fetched,
-    plan_series_requests,
-    publish_outbox,
+    normalize_fetched_task,
+    plan_series_requests_task,
 )
-from tasks.store.database import DatabaseUnavailable, connect
-from tasks.store.runlog import Counts
-from tasks.store.staging import BatchContext
+from tasks.store import BatchContext, Counts, DatabaseUnavailable, connect
 
 FLOW_NAME = "ingest_eia_series_timescale"
 # Errors after which no other request can succeed: stop the whole run at once.
@@ -71,7 +64,7 @@ async def _run_entry(
     max_quarantine_share: float,
 ) -> EntryReport:
     report = EntryReport(request.key)
-    fetch = fetch_page.with_options(
+    fetch = fetch_page_task.with_options(
         retries=settings.retry.retries,
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.retry.base_delay_s)
         if settings.retry.base_delay_s > 0
@@ -90,7 +83,7 @@ async def _run_entry(
         report.error = scrub_text(str(exc))
         return report
     report.pages, report.fetched, report.total_disagreed = outcome.pages, len(outcome.rows), outcome.total_disagrees
-    result = await asyncio.to_thread(normalize_fetched, request, outcome)
+    result = await asyncio.to_thread(normalize_fetched_task, request, outcome)
     ctx = BatchContext.new(settings.tenant_id, run_id, FLOW_NAME)
     targets = api_targets(settings.kafka, request.entry.route if request.entry else None)
     # One batch merges at a time: merges are short, and this keeps partition creation and Soda calm.
@@ -164,11 +157,11 @@ async def ingest_eia_series_timescale(
     run_id = summary.run_id
     if settings.kafka is not None:
         # Messages an earlier run could not deliver (broker down) go first: a later run delivers them.
-        leftover = publish_outbox(settings.dsn, settings.kafka)
+        leftover = publish_outbox_task(settings.dsn, settings.kafka)
         if leftover.sent:
             log.info("Kafka: delivered %d message(s) left in the outbox by earlier runs", leftover.sent)
 
-    plan = plan_series_requests(settings.dsn, settings.tenant_id, catalog_path, entries, series, start, end)
+    plan = plan_series_requests_task(settings.dsn, settings.tenant_id, catalog_path, entries, series, start, end)
     summary.series = len(plan)
     log.info(
         "planned %d requests (%d catalog entries, %d series ids)",
@@ -208,7 +201,7 @@ async def ingest_eia_series_timescale(
         summary.counts.add(r.counts)
     published = "off"
     if settings.kafka is not None:
-        drained = publish_outbox(settings.dsn, settings.kafka)
+        drained = publish_outbox_task(settings.dsn, settings.kafka)
         published = f"{drained.sent} sent, {drained.pending} pending"
         if drained.pending:
             log.warning("Kafka: %d messages wait in the outbox for the next run or `eia outbox flush`", drained.pending)

@@ -14,15 +14,14 @@ os.environ.setdefault("SODA_CORE_TELEMETRY_ENABLED", "false")
 from tests.support.services import kafka_broker, reset_database, start_database
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_SAMPLES = Path(os.environ.get("EIA_SAMPLES_DIR", REPO.parent / "shared" / "eia-samples"))
 
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    """The real EIA samples (../shared/eia-samples, or EIA_SAMPLES_DIR)."""
-    if not SHARED_SAMPLES.is_dir():
-        pytest.skip(f"EIA samples not found at {SHARED_SAMPLES}")
-    return SHARED_SAMPLES
+    """The real EIA samples, as packaged with the stand-in (`tasks/standin/samples`)."""
+    from tasks.standin.data import SAMPLES_DIR
+
+    return SAMPLES_DIR
 
 
 @pytest.fixture(scope="session")

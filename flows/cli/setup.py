@@ -28,19 +28,9 @@ from blocks import (
     EiaKafka,
 )
 from flows.settings import load_block
-from tasks.eia.limits import RATE_LIMIT, SLOT_LIMIT
+from tasks.eia.limits import API_SLOTS, RATE_BURST, RATE_LIMIT, RATE_PER_SECOND, SLOT_LIMIT
 from tasks.store.database import connect, describe_dsn, resolve_dsn
 from tasks.store.migrations import apply_migrations
-
-API_SLOTS = 3  # the runbook's api_eia pool
-# `api_eia_rate`, shared by every process: each request takes a slot that decays at RATE_PER_SECOND.
-# Prefect admits a full burst at once and decays whole slots (floor(rate * seconds since the limit's
-# last update)), so any L seconds admit at most RATE_BURST + floor(RATE_PER_SECOND * L): 3 in one
-# second, 4 in any window under 1.5 s. Request starts stay within EIA's burst guidance (< 5/s) even
-# when admission-to-start delays differ by up to 0.5 s; sustained, at most 2/s = 7,200/h (< 9,000/h).
-# README, "Rate arithmetic".
-RATE_BURST = 2
-RATE_PER_SECOND = 2.0  # whole: with 2.5, floor() lets one second admit burst + 2 (the old 4 + 2 = 6)
 
 
 @dataclass(slots=True)

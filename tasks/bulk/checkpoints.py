@@ -15,10 +15,8 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import TupleRow
 
-from tasks.store.runlog import Counts
+from tasks.store.runlog import COUNT_COLUMNS, COUNT_FIELDS, COUNT_PARAMETERS, Counts
 from tasks.store.tables import BATCH_LOG, BULK_CHECKPOINTS, BULK_VERSIONS
-
-_COUNT_COLUMNS = ("received", "inserted", "updated", "unchanged", "quarantined", "skipped")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +63,7 @@ class LoadedVersion:
 def read_checkpoint(conn: psycopg.Connection[TupleRow], tenant_id: str, dataset: str) -> Checkpoint | None:
     row = conn.execute(
         f"""SELECT last_updated, archive_sha256, etag, last_modified, line_number, byte_offset, items_done,
-                   batches, {", ".join(_COUNT_COLUMNS)}, run_id, started_at
+                   batches, run_id, started_at, {COUNT_COLUMNS}
             FROM {BULK_CHECKPOINTS} WHERE tenant_id = %s AND dataset = %s""",
         (tenant_id, dataset),
     ).fetchone()
@@ -76,9 +74,9 @@ def read_checkpoint(conn: psycopg.Connection[TupleRow], tenant_id: str, dataset:
         version=ArchiveVersion(row[0], row[1], row[2], row[3]),
         position=Position(int(row[4]), int(row[5]), int(row[6])),
         batches=int(row[7]),
-        counts=Counts(*(int(v) for v in row[8:14])),
-        run_id=row[14],
-        started_at=row[15],
+        counts=Counts.of(row[10:]),
+        run_id=row[8],
+        started_at=row[9],
     )
 
 
@@ -86,6 +84,7 @@ def start_checkpoint(
     conn: psycopg.Connection[TupleRow], tenant_id: str, dataset: str, version: ArchiveVersion, run_id: str
 ) -> None:
     """A fresh checkpoint at the start of the archive, replacing any other (stale) one."""
+    zero_counts = ", ".join(f"{name} = 0" for name in COUNT_FIELDS)
     conn.execute(
         f"""INSERT INTO {BULK_CHECKPOINTS} (tenant_id, dataset, last_updated, archive_sha256, etag,
                 last_modified, run_id)
@@ -93,9 +92,8 @@ def start_checkpoint(
             ON CONFLICT (tenant_id, dataset) DO UPDATE SET
                 last_updated = excluded.last_updated, archive_sha256 = excluded.archive_sha256,
                 etag = excluded.etag, last_modified = excluded.last_modified, line_number = 0,
-                byte_offset = 0, items_done = 0, batches = 0, received = 0, inserted = 0, updated = 0,
-                unchanged = 0, quarantined = 0, skipped = 0, run_id = excluded.run_id, started_at = now(),
-                updated_at = now()""",
+                byte_offset = 0, items_done = 0, batches = 0, {zero_counts}, run_id = excluded.run_id,
+                started_at = now(), updated_at = now()""",
         (tenant_id, dataset, version.last_updated, version.sha256, version.etag, version.last_modified, run_id),
     )
 
@@ -115,7 +113,7 @@ def advance_checkpoint(
     conn: psycopg.Connection[TupleRow], tenant_id: str, dataset: str, batch_id: str, position: Position
 ) -> None:
     """Moves the checkpoint past a batch; call inside the batch's merge transaction, after its log row."""
-    sets = ", ".join(f"{c} = k.{c} + b.{c}" for c in _COUNT_COLUMNS)
+    sets = ", ".join(f"{c} = k.{c} + b.{c}" for c in COUNT_FIELDS)
     cur = conn.execute(
         f"""UPDATE {BULK_CHECKPOINTS} k SET line_number = %s, byte_offset = %s, items_done = %s,
                 batches = k.batches + 1, {sets}, updated_at = now()
@@ -159,18 +157,17 @@ class VersionRecord:
 
 def mark_loaded(conn: psycopg.Connection[TupleRow], tenant_id: str, record: VersionRecord) -> None:
     """Records the version as loaded and removes the dataset's checkpoint; call inside a transaction."""
-    v, c = record.version, record.counts
+    v = record.version
+    counts = ", ".join(f"{c} = excluded.{c}" for c in COUNT_FIELDS)
     conn.execute(
         f"""INSERT INTO {BULK_VERSIONS} (tenant_id, dataset, last_updated, etag, last_modified, archive_sha256,
-                archive_bytes, member_bytes, lines, batches, {", ".join(_COUNT_COLUMNS)}, run_id, started_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                archive_bytes, member_bytes, lines, batches, {COUNT_COLUMNS}, run_id, started_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {COUNT_PARAMETERS}, %s, %s)
             ON CONFLICT (tenant_id, dataset, last_updated) DO UPDATE SET
                 etag = excluded.etag, last_modified = excluded.last_modified,
                 archive_sha256 = excluded.archive_sha256, archive_bytes = excluded.archive_bytes,
                 member_bytes = excluded.member_bytes, lines = excluded.lines, batches = excluded.batches,
-                received = excluded.received, inserted = excluded.inserted, updated = excluded.updated,
-                unchanged = excluded.unchanged, quarantined = excluded.quarantined, skipped = excluded.skipped,
-                run_id = excluded.run_id, started_at = excluded.started_at, loaded_at = now()""",
+                {counts}, run_id = excluded.run_id, started_at = excluded.started_at, loaded_at = now()""",
         (
             tenant_id,
             record.dataset,
@@ -182,12 +179,7 @@ def mark_loaded(conn: psycopg.Connection[TupleRow], tenant_id: str, record: Vers
             record.member_bytes,
             record.lines,
             record.batches,
-            c.received,
-            c.inserted,
-            c.updated,
-            c.unchanged,
-            c.quarantined,
-            c.skipped,
+            *record.counts.values(),
             record.run_id,
             record.started_at,
         ),

@@ -16,6 +16,8 @@ Why it is shaped this way:
   are parsed in parts, and only while no other batch is loading.
 - **Nothing lost.** Lines too long, not UTF-8, not JSON, without series_id, or with bad points
   become rejections (quarantined with a reason, counted as received), never crashes.
+- **No Prefect here.** Each gated batch's outcome goes to the `on_batch` callback; the bulk task
+  (`tasks.bulk.tasks`) passes the one that publishes the batch's quality artifact.
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ from tasks.bulk.archive import ArchiveInfo
 from tasks.bulk.checkpoints import (
     ArchiveVersion,
     Checkpoint,
+    LoadedVersion,
     Position,
     VersionRecord,
     advance_checkpoint,
+    last_loaded_version,
     mark_loaded,
     read_checkpoint,
     start_checkpoint,
@@ -51,9 +55,15 @@ from tasks.bulk.errors import CheckpointError
 from tasks.bulk.metadata import upsert_categories, upsert_series_metadata
 from tasks.bulk.progress import LoadProgress, NullProgress
 from tasks.bulk.reader import Line, MemberReader
-from tasks.load.batch import DEFAULT_MAX_QUARANTINE_SHARE, LoadTargets, check_share, load_batch
-from tasks.load.tasks import report_batch_quality
-from tasks.normalize.bulk_lines import MAX_LINE_PAYLOAD, BulkLine, Category, SeriesMeta, parse_bulk_line
+from tasks.load.batch import DEFAULT_MAX_QUARANTINE_SHARE, BatchOutcome, LoadTargets, check_share, load_batch
+from tasks.normalize.bulk_lines import (
+    MAX_LINE_PAYLOAD,
+    BulkLine,
+    Category,
+    SeriesMeta,
+    parse_bulk_line,
+    rejected_line,
+)
 from tasks.normalize.identity import ResultBuilder
 from tasks.normalize.observation import SOURCE_BULK, NormalizeResult, Observation, Rejection
 from tasks.store.database import connect, transaction
@@ -69,11 +79,13 @@ DEFAULT_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 _NUL_ESCAPE: Final = b"\\u0000"
 # Batches in memory at once: the one being loaded and the one being parsed (17-28 MB each at 50,000).
 _IN_FLIGHT: Final = 2
-# Series lines longer than this are parsed in parts of _PART_POINTS points (see _long_series_parts).
-_LONG_LINE_BYTES: Final = 1 << 20
-_PART_POINTS: Final = 10_000
+# Series lines longer than this are parsed in parts of this many points (see _long_series_parts).
+DEFAULT_LONG_LINE_BYTES: Final = 1 << 20
+DEFAULT_PART_POINTS: Final = 10_000
 
 Status = Literal["loaded", "partial", "failed"]
+# Called with each gated batch's outcome, blocked or merged (the bulk task publishes its quality artifact).
+OnBatch = Callable[[BatchOutcome], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +100,19 @@ class BulkLoadConfig:
     max_batches: int | None = None  # stop (resumably) after this many batches in this run
     # More than this share of a batch failing row rules blocks the batch (tasks/load/batch.py).
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE
+    # Series lines longer than long_line_bytes are parsed in parts of part_points points each.
+    long_line_bytes: int = DEFAULT_LONG_LINE_BYTES
+    part_points: int = DEFAULT_PART_POINTS
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be at least 1, got {self.max_line_bytes}")
+        if self.long_line_bytes < 1:
+            raise ValueError(f"long_line_bytes must be at least 1, got {self.long_line_bytes}")
+        if self.part_points < 1:
+            raise ValueError(f"part_points must be at least 1, got {self.part_points}")
         if self.max_batches is not None and self.max_batches < 1:
             raise ValueError(f"max_batches must be at least 1, got {self.max_batches}")
         check_share(self.max_quarantine_share)
@@ -139,16 +158,7 @@ def _payload_text(data: bytes) -> str:
 
 
 def _line_rejection(reason: str, detail: str, line: Line) -> BulkLine:
-    builder = ResultBuilder()
-    builder.reject(
-        reason,
-        detail,
-        series_id=None,
-        raw_period=None,
-        raw_value=None,
-        payload={"line_number": line.number + 1, "line": _payload_text(line.data)},
-    )
-    return BulkLine("rejected", None, None, builder.result)
+    return rejected_line(reason, detail, {"line_number": line.number + 1, "line": _payload_text(line.data)})
 
 
 def _with_line_number(parsed: BulkLine, line: Line) -> BulkLine:
@@ -161,8 +171,8 @@ def _with_line_number(parsed: BulkLine, line: Line) -> BulkLine:
     return parsed
 
 
-def _long_series_parts(line: Line, dataset: str) -> Iterator[BulkLine] | None:
-    """A long series line as parts of at most _PART_POINTS points each, or None when it is not one.
+def _long_series_parts(line: Line, dataset: str, part_points: int) -> Iterator[BulkLine] | None:
+    """A long series line as parts of at most `part_points` points each, or None when it is not one.
 
     parse_bulk_line builds every observation of a line at once (about 700 bytes per hourly point
     while parsing); EBA's longest lines hold ~100,000 points. Parsing them in parts keeps memory
@@ -174,7 +184,7 @@ def _long_series_parts(line: Line, dataset: str) -> Iterator[BulkLine] | None:
     except (ValueError, RecursionError):
         return None
     points = obj.get("data") if isinstance(obj, dict) else None
-    if not isinstance(points, list) or len(points) <= _PART_POINTS or not isinstance(obj.get("series_id"), str):
+    if not isinstance(points, list) or len(points) <= part_points or not isinstance(obj.get("series_id"), str):
         return None
     head = {k: v for k, v in obj.items() if k != "data"}
     del obj
@@ -183,8 +193,8 @@ def _long_series_parts(line: Line, dataset: str) -> Iterator[BulkLine] | None:
         seen: set[datetime] = set()
         first = True
         while points:
-            chunk = points[:_PART_POINTS]
-            del points[:_PART_POINTS]  # the parsed JSON shrinks as observations are built
+            chunk = points[:part_points]
+            del points[:part_points]  # the parsed JSON shrinks as observations are built
             part = parse_bulk_line(json.dumps({**head, "data": chunk}), dataset)
             del chunk
             result = part.result
@@ -216,8 +226,16 @@ def _long_series_parts(line: Line, dataset: str) -> Iterator[BulkLine] | None:
     return parts()
 
 
-def parse_line(line: Line, dataset: str, max_line_bytes: int) -> Iterator[BulkLine]:
-    """One member line → its parts (one BulkLine, or several for a long series line); none when blank."""
+def parse_line(
+    line: Line,
+    dataset: str,
+    max_line_bytes: int,
+    *,
+    long_line_bytes: int = DEFAULT_LONG_LINE_BYTES,
+    part_points: int = DEFAULT_PART_POINTS,
+) -> Iterator[BulkLine]:
+    """One member line → its parts (one BulkLine, or several for a series line over `long_line_bytes`);
+    none when blank."""
     if line.too_long:
         yield _line_rejection(
             "line_too_long",
@@ -235,7 +253,7 @@ def parse_line(line: Line, dataset: str, max_line_bytes: int) -> Iterator[BulkLi
             "nul_character", f"line {line.number + 1} contains \\u0000, which PostgreSQL cannot store", line
         )
         return
-    long_parts = _long_series_parts(line, dataset) if line.size > _LONG_LINE_BYTES else None
+    long_parts = _long_series_parts(line, dataset, part_points) if line.size > long_line_bytes else None
     if long_parts is not None:
         yield from long_parts
         return
@@ -294,6 +312,8 @@ def cut_batches(
     batch_size: int,
     max_line_bytes: int,
     start: Position,
+    long_line_bytes: int = DEFAULT_LONG_LINE_BYTES,
+    part_points: int = DEFAULT_PART_POINTS,
     compressed: Callable[[], int] = lambda: 0,
     exclusive: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
 ) -> Iterator[Batch]:
@@ -309,8 +329,14 @@ def cut_batches(
     end = start
     for line in lines:
         skip = start.items_done if line.number == start.line_number else 0
-        with exclusive() if line.size > _LONG_LINE_BYTES else contextlib.nullcontext():
-            done = yield from _take_line(cutter, line, dataset, max_line_bytes, skip, compressed)
+        with exclusive() if line.size > long_line_bytes else contextlib.nullcontext():
+            done = yield from _take_line(
+                cutter,
+                line,
+                parse_line(line, dataset, max_line_bytes, long_line_bytes=long_line_bytes, part_points=part_points),
+                skip,
+                compressed,
+            )
         if skip > done:
             raise CheckpointError(
                 f"the checkpoint says {skip} items of line {line.number + 1} are loaded, but it has {done}; "
@@ -325,13 +351,13 @@ def cut_batches(
 
 
 def _take_line(
-    cutter: _Cutter, line: Line, dataset: str, max_line_bytes: int, skip: int, compressed: Callable[[], int]
+    cutter: _Cutter, line: Line, parts: Iterator[BulkLine], skip: int, compressed: Callable[[], int]
 ) -> Generator[Batch, None, int]:
     """Adds one line's items to the cutter, yielding every batch that fills; returns the line's item count."""
     batch_size = cutter.batch_size
     done = 0  # items of this line handed to batches, or skipped as committed by an earlier run
     series_id: str | None = None
-    for index, parsed in enumerate(parse_line(line, dataset, max_line_bytes)):
+    for index, parsed in enumerate(parts):
         if index == 0 and parsed.kind == "series" and parsed.meta is not None:
             series_id = parsed.meta.series_id
             if series_id in cutter.series and not cutter.empty:
@@ -423,6 +449,43 @@ def _targets(dataset: str, outbox_topic: str | None, dlq_topic: str | None) -> L
     return LoadTargets(outbox_topic=outbox_topic, dlq_topic=dlq_topic, source=SOURCE_BULK, dataset=dataset)
 
 
+@dataclass(frozen=True, slots=True)
+class DatasetState:
+    """What the database knows about a dataset before this run touches it."""
+
+    loaded: LoadedVersion | None
+    checkpoint: Checkpoint | None
+
+
+def read_dataset_state(dsn: str, tenant_id: str, dataset: str) -> DatasetState:
+    with connect(dsn) as conn:
+        return DatasetState(last_loaded_version(conn, tenant_id, dataset), read_checkpoint(conn, tenant_id, dataset))
+
+
+def record_unchanged_version(
+    dsn: str, tenant_id: str, dataset: str, last_updated: str, previous: LoadedVersion, run_id: str
+) -> None:
+    """A new manifest stamp for the very archive already loaded (HTTP 304): recorded, nothing loaded."""
+    with transaction(dsn) as conn:
+        mark_loaded(
+            conn,
+            tenant_id,
+            VersionRecord(
+                dataset=dataset,
+                version=ArchiveVersion(
+                    last_updated, previous.archive_sha256 or "", previous.etag, previous.last_modified
+                ),
+                archive_bytes=None,
+                member_bytes=None,
+                lines=0,
+                batches=0,
+                counts=Counts(),
+                run_id=run_id,
+                started_at=None,
+            ),
+        )
+
+
 def prepare_checkpoint(dsn: str, config: BulkLoadConfig, version: ArchiveVersion) -> tuple[Checkpoint, bool]:
     """The checkpoint to load from: the recorded one when it is for this very archive (resume), else a
     fresh one at the start. Returns (checkpoint, resumed)."""
@@ -451,10 +514,12 @@ def load_archive(
     outbox_topic: str | None = None,
     dlq_topic: str | None = None,
     progress: LoadProgress | None = None,
+    on_batch: OnBatch | None = None,
 ) -> ArchiveLoad:
     """Loads a verified archive from its checkpoint to the end (or `max_batches`); records the version
     as loaded when the end is reached. A batch blocked by the gate stops the load with status
-    "failed"; the checkpoint stays before that batch, so a rerun retries it."""
+    "failed"; the checkpoint stays before that batch, so a rerun retries it. `on_batch` is called
+    with every gated batch's outcome, in the loader's thread."""
     started = time.monotonic()
     progress = progress or NullProgress()
     checkpoint, resumed = prepare_checkpoint(dsn, config, version)
@@ -480,6 +545,8 @@ def load_archive(
             batch_size=config.batch_size,
             max_line_bytes=config.max_line_bytes,
             start=start,
+            long_line_bytes=config.long_line_bytes,
+            part_points=config.part_points,
             compressed=lambda: reader.compressed_read,
             exclusive=handoff.exclusive,
         )
@@ -495,7 +562,7 @@ def load_archive(
                 if isinstance(item, BaseException):
                     raise item
                 assert isinstance(item, Batch)
-                loaded = _load_one(dsn, item, config, targets, outcome)
+                loaded = _load_one(dsn, item, config, targets, outcome, on_batch)
                 compressed = item.compressed
                 del item  # before making room: the parser may now build the next batch
                 handoff.done_with_one()
@@ -523,7 +590,9 @@ def load_archive(
     return outcome
 
 
-def _load_one(dsn: str, batch: Batch, config: BulkLoadConfig, targets: LoadTargets, outcome: ArchiveLoad) -> bool:
+def _load_one(
+    dsn: str, batch: Batch, config: BulkLoadConfig, targets: LoadTargets, outcome: ArchiveLoad, on_batch: OnBatch | None
+) -> bool:
     """Loads one batch through the shared path; False when the gate blocked it (outcome says why)."""
     ctx = BatchContext.new(config.tenant_id, config.run_id, config.job_id)
 
@@ -544,7 +613,8 @@ def _load_one(dsn: str, batch: Batch, config: BulkLoadConfig, targets: LoadTarge
     outcome.counts.add(result.counts)
     for reason, n in result.quarantined_by_reason.items():
         outcome.quarantined_by_reason[reason] = outcome.quarantined_by_reason.get(reason, 0) + n
-    report_batch_quality(result.batch_id, result.gate)
+    if on_batch is not None:
+        on_batch(result)
     if result.blocked is not None:
         outcome.status = "failed"
         outcome.failed_checks = list(result.failed_checks)

@@ -1,7 +1,8 @@
 """What a user sees of a bulk run in the Prefect UI: a markdown artifact per dataset, a table per run.
 
 Each dataset's markdown artifact has its own key (`eia-bulk-<dataset>`), so the UI keeps one
-history per dataset: month after month, which version was loaded and what it changed.
+history per dataset: month after month, which version was loaded and what it changed. This module
+builds the markdown and the table from plain values; `tasks.bulk.tasks` hands them to Prefect.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from typing import Any, Final
 
 from tasks.core.redact import scrub
 from tasks.load.batch import quarantine_summary
 from tasks.store.runlog import Counts
+
+# The run's table artifact; each dataset's markdown has its own key (`artifact_key`).
+RUN_TABLE_KEY: Final = "eia-bulk-run"
 
 
 @dataclass(slots=True)
@@ -102,12 +104,3 @@ def dataset_markdown(report: DatasetReport) -> str:
     if report.detail:
         lines += ["", f"**Detail:** {report.detail}"]
     return "\n".join(lines)
-
-
-async def publish_bulk_report(reports: Sequence[DatasetReport], *, description: str) -> None:
-    for report in reports:
-        await acreate_markdown_artifact(
-            key=artifact_key(report.dataset), markdown=scrub(dataset_markdown(report)), description=description
-        )
-    if reports:
-        await acreate_table_artifact(key="eia-bulk-run", table=scrub(table_rows(reports)), description=description)

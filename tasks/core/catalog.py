@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tasks.normalize.observation import FREQUENCIES
+from tasks.core.frequencies import FREQUENCIES
 
 
 class CatalogError(ValueError):

@@ -98,3 +98,17 @@ def _quota_exhausted(message: str, quota: str, limit: int, used: int, resets_at:
 
 def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, EiaError) and exc.transient
+
+
+# The errors one HTTP exchange can end in, in the usage ledger's column order (`errors_<kind>`,
+# sql/common/0004): `tasks.store.usage.ERROR_KINDS` is derived from it. Refusals before a request is
+# sent (an open breaker, an exhausted quota) never reach the ledger.
+EXCHANGE_ERRORS: tuple[type[EiaError], ...] = (
+    EiaServerError,
+    EiaTimeout,
+    EiaMalformedResponse,
+    EiaRateLimited,
+    EiaAuthError,
+    EiaNotFound,
+    EiaRequestError,
+)

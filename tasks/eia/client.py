@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pybreaker
@@ -113,13 +113,32 @@ def _retry_after(response: httpx.Response) -> float | None:
     return retry_after_seconds(response.headers.get("Retry-After"))
 
 
+class Breaker(Protocol):
+    """The circuit breaker requests run under: a pybreaker breaker that also says when it opened.
+
+    pybreaker keeps that in its private storage; the shared breaker (`tasks/quota/breaker.py`) reads
+    it from its own row, so the "breaker open" error can name the moment.
+    """
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def reset_timeout(self) -> float: ...
+
+    @property
+    def opened_at(self) -> datetime | None: ...
+
+    def calling(self) -> contextlib.AbstractContextManager[Any]: ...
+
+
 class EiaClient:
     """Async EIA client; use as `async with EiaClient(settings, breaker) as client:`."""
 
     def __init__(
         self,
         settings: ClientSettings,
-        breaker: pybreaker.CircuitBreaker | None = None,
+        breaker: Breaker | None = None,
         *,
         on_request: Callable[[RequestRecord], None] | None = None,
         reserve: Callable[[], Awaitable[None]] | None = None,
@@ -277,10 +296,9 @@ class EiaClient:
                         with self.breaker.calling():
                             body = await self._exchange(path, params)
                     except pybreaker.CircuitBreakerError:
-                        storage = self.breaker._state_storage
                         raise EiaBreakerOpen(
                             f"the EIA circuit breaker '{self.breaker.name}' is open after repeated EIA failures "
-                            f"(opened at {storage.opened_at}); calls fail fast for "
+                            f"(opened at {self.breaker.opened_at}); calls fail fast for "
                             f"{self.breaker.reset_timeout:g}s before a trial request. "
                             "Check `eia breaker status`; `eia breaker reset` closes it."
                         ) from None

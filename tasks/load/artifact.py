@@ -4,14 +4,15 @@ Why it exists: issue 7 asks for a Prefect table artifact per gated batch, so tha
 run in the Prefect UI sees at once which checks a batch failed or warned on, how many rows each one
 found, and a few of those rows, without querying the database. This module turns a `GateResult`
 (whose example rows the gate read while the batch was still staged, with each rule's own
-offending-rows SQL) into the artifact's Markdown and table rows; `tasks.load.tasks` publishes it.
-Everything shown is scrubbed of secrets.
+offending-rows SQL) into the artifact's key, Markdown and table rows; `tasks.load.tasks` hands them
+to Prefect. Everything shown is scrubbed of secrets.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from tasks.core.redact import scrub, scrub_text
@@ -83,3 +84,20 @@ def quality_artifact(
     if result.errors:
         lines += ["", "Errors:", *(f"- {e}" for e in result.errors)]
     return scrub_text("\n".join(lines) + "\n"), scrub(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class QualityReport:
+    """One batch's quality artifact, ready to publish: a table whose description is the Markdown."""
+
+    key: str
+    markdown: str
+    rows: list[dict[str, Any]]
+
+
+def batch_quality_report(batch_id: str, result: GateResult) -> QualityReport | None:
+    """The artifact of a batch where a check failed, warned or errored; None when every check passed."""
+    if not (result.failed or result.warned):
+        return None
+    markdown, rows = quality_artifact(result, result.examples, batch_id=batch_id)
+    return QualityReport(artifact_key(batch_id), markdown, rows)

@@ -42,7 +42,6 @@ metadata (`quarantine_replay`), which is how a later replay knows when their dat
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,9 +68,10 @@ from tasks.normalize.observation import (
 from tasks.normalize.periods import Period
 from tasks.quality.gate import BATCH_BLOCKED
 from tasks.quality.rules import RULES
+from tasks.store.audit import write_audit
 from tasks.store.database import connect, transaction
 from tasks.store.staging import BatchContext
-from tasks.store.tables import AUDIT_LOG, QUARANTINE, TIMESERIES
+from tasks.store.tables import QUARANTINE, TIMESERIES
 
 REPLAY_JOB: Final = "eia_quarantine_replay"
 # Quarantine rows per replay batch (a batch only ends between original batches, so it can be larger).
@@ -497,10 +497,7 @@ def _exclusive(dsn: str) -> Iterator[None]:
 def _audit(dsn: str, actor: str, filters: Mapping[str, Any], result: ReplayResult, error: str | None) -> None:
     details = {"filters": dict(filters), **result.as_dict(), **({"error": error} if error else {})}
     with transaction(dsn) as conn:
-        conn.execute(
-            f"INSERT INTO {AUDIT_LOG} (actor, action, details) VALUES (%s, %s, %s::jsonb)",
-            (actor, AUDIT_ACTION, json.dumps(details, default=str)),
-        )
+        write_audit(conn, actor, AUDIT_ACTION, details)
 
 
 def replay_quarantine(

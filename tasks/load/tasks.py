@@ -1,7 +1,11 @@
-"""Prefect tasks of the quality area: thin wrappers over plain functions (testable with `task.fn`).
+"""Prefect side of the load step: a gated batch's quality artifact, and publishing the outbox.
+
+`x_task = task(...)(x)` over plain functions: `quality_artifact_task` and `publish_outbox_task` (the
+Kafka drain of what the merges and the quarantine wrote, shared by the series and bulk flows).
 
 Why it exists: the flows publish one quality artifact per gated batch that failed or warned (issue
-7); the Markdown and table come from `tasks.load.artifact`, this module only hands them to Prefect.
+7); its key, Markdown and table come from `tasks.load.artifact`, this module only hands them to
+Prefect. The loaders stay plain: they take `report_batch_quality` as their `on_batch` callback.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext, TaskRunContext
 
-from tasks.load.artifact import artifact_key, quality_artifact
+from tasks.load.artifact import batch_quality_report
+from tasks.load.batch import BatchOutcome
+from tasks.publish.outbox import drain_outbox
 from tasks.quality.gate import GateResult
 
 log = logging.getLogger(__name__)
@@ -25,31 +31,33 @@ def create_quality_artifact(batch_id: str, result: GateResult) -> UUID | None:
 
     Returns the artifact's id, or None for a batch whose checks all passed (nothing to report).
     """
-    if not (result.failed or result.warned):
+    report = batch_quality_report(batch_id, result)
+    if report is None:
         return None
-    markdown, rows = quality_artifact(result, result.examples, batch_id=batch_id)
-    created = create_table_artifact(table=rows, key=artifact_key(batch_id), description=markdown)
+    created = create_table_artifact(table=report.rows, key=report.key, description=report.markdown)
     if not isinstance(created, UUID):  # only an async caller gets a coroutine: use it from sync code
         raise TypeError("create_quality_artifact must be called from synchronous code")
     return created
 
 
-@task(name="quality-artifact", task_run_name="quality report {batch_id}", cache_policy=NO_CACHE)
-def quality_artifact_task(batch_id: str, result: GateResult) -> UUID | None:
-    """Publishes the batch's quality artifact (see `create_quality_artifact`)."""
-    return create_quality_artifact(batch_id, result)
-
-
-def report_batch_quality(batch_id: str, result: GateResult | None) -> UUID | None:
-    """Publishes the artifact of a batch that is already committed (or quarantined).
+def report_batch_quality(outcome: BatchOutcome) -> UUID | None:
+    """The loaders' `on_batch` callback: publishes the artifact of a batch already committed (or quarantined).
 
     The data is safe by the time this runs, so a Prefect API hiccup here is logged, never raised: it
     must not fail (and retry) a load that has succeeded.
     """
-    if result is None or not (FlowRunContext.get() or TaskRunContext.get()):
+    if outcome.gate is None or not (FlowRunContext.get() or TaskRunContext.get()):
         return None  # outside a run (a library call, a test) there is no UI page to attach it to
     try:
-        return create_quality_artifact(batch_id, result)
+        return create_quality_artifact(outcome.batch_id, outcome.gate)
     except Exception as exc:
-        log.warning("quality artifact for batch %s not published: %s", batch_id, exc)
+        log.warning("quality artifact for batch %s not published: %s", outcome.batch_id, exc)
         return None
+
+
+# -- Prefect tasks -----------------------------------------------------------------------------
+
+quality_artifact_task = task(name="quality-artifact", task_run_name="quality report {batch_id}", cache_policy=NO_CACHE)(
+    create_quality_artifact
+)
+publish_outbox_task = task(name="publish-outbox", cache_policy=NO_CACHE)(drain_outbox)

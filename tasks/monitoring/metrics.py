@@ -33,7 +33,7 @@ from psycopg.rows import TupleRow
 from tasks.monitoring.health import BREAKER_STATES, INGESTION_FLOWS, HealthThresholds
 from tasks.quota.breaker import DEFAULT_BREAKER
 from tasks.quota.budget import CostPolicy
-from tasks.quota.ledger import ledger_totals, quota_status
+from tasks.quota.status import ledger_totals, quota_status
 from tasks.store.database import APPLICATION_NAME, describe_dsn
 from tasks.store.tables import (
     BATCH_LOG,

@@ -3,10 +3,10 @@
 Why it exists: "no new data" means different things per series. Hourly EIA-930 data appears within
 a day or two, daily spot prices only on trading days, monthly data weeks after the month ends and
 annual data most of a year later. A series' cadence is its frequency plus a publication lag (the
-catalog entry's `publication_lag_days`, else a default per frequency) plus an optional grace;
-daily price series step over weekends and US exchange holidays. Everything is a pure function of
-the newest loaded period and a given `now`, so the staleness monitor, the SLA report (freshness and
-completeness) and the tests share one definition.
+catalog entry's `publication_lag_days`, else the frequency table's `publication_lag`) plus an
+optional grace; daily price series step over weekends and US exchange holidays. Everything is a
+pure function of the newest loaded period and a given `now`, so the staleness monitor, the SLA
+report (freshness and completeness) and the tests share one definition.
 
 Conventions follow the observation record: a period is its UTC start; its end is the start of the
 next calendar period (a business-day series' Friday ends on Saturday, its next period is Monday).
@@ -22,25 +22,9 @@ from functools import lru_cache
 from typing import Final
 
 from tasks.core.catalog import Catalog, CatalogEntry
+from tasks.core.frequencies import BY_NAME, Months, Span
 from tasks.monitoring.checks import Check
 
-# Days after a period ends before EIA normally has it out (used when an entry names no lag).
-DEFAULT_LAG_DAYS: Final[Mapping[str, int]] = {
-    "hourly": 2,
-    "local-hourly": 2,
-    "daily": 7,
-    "weekly": 10,
-    "monthly": 60,
-    "quarterly": 120,
-    "annual": 365,
-}
-_FIXED_STEPS: Final[Mapping[str, timedelta]] = {
-    "hourly": timedelta(hours=1),
-    "local-hourly": timedelta(hours=1),
-    "daily": timedelta(days=1),
-    "weekly": timedelta(days=7),
-}
-_MONTH_STEPS: Final[Mapping[str, int]] = {"monthly": 1, "quarterly": 3, "annual": 12}
 _ONE_DAY: Final = timedelta(days=1)
 
 
@@ -133,7 +117,7 @@ class Cadence:
     grace: timedelta = timedelta(0)  # extra slack on top of the lag (e.g. the ingestion schedule)
 
     def __post_init__(self) -> None:
-        if self.frequency not in _FIXED_STEPS and self.frequency not in _MONTH_STEPS:
+        if self.frequency not in BY_NAME:
             raise CadenceError(f"frequency {self.frequency!r} has no staleness cadence")
         if self.business_days and self.frequency != "daily":
             raise CadenceError(f"business days apply to daily series only, not {self.frequency!r}")
@@ -141,6 +125,11 @@ class Cadence:
     @property
     def delay(self) -> timedelta:
         return self.lag + self.grace
+
+    @property
+    def length(self) -> Span:
+        """The frequency's period length: calendar months or a fixed stride."""
+        return BY_NAME[self.frequency].length
 
 
 def is_price_entry(entry: CatalogEntry) -> bool:
@@ -151,10 +140,10 @@ def is_price_entry(entry: CatalogEntry) -> bool:
 def cadence_for(
     frequency: str, *, lag_days: int | None = None, business_days: bool = False, grace: timedelta = timedelta(0)
 ) -> Cadence:
-    if frequency not in DEFAULT_LAG_DAYS:
+    if frequency not in BY_NAME:
         raise CadenceError(f"frequency {frequency!r} has no staleness cadence")
-    lag = DEFAULT_LAG_DAYS[frequency] if lag_days is None else lag_days
-    return Cadence(frequency, timedelta(days=lag), business_days, grace)
+    lag = BY_NAME[frequency].publication_lag if lag_days is None else timedelta(days=lag_days)
+    return Cadence(frequency, lag, business_days, grace)
 
 
 def cadence_for_entry(entry: CatalogEntry, grace: timedelta = timedelta(0)) -> Cadence:
@@ -185,8 +174,8 @@ def _midnight(day: date) -> datetime:
 
 def period_end(start: datetime, cadence: Cadence) -> datetime:
     """Exclusive end of the period starting at `start` (calendar length, also for business days)."""
-    step = _FIXED_STEPS.get(cadence.frequency)
-    return start + step if step is not None else _add_months(start, _MONTH_STEPS[cadence.frequency])
+    length = cadence.length
+    return _add_months(start, length.count) if isinstance(length, Months) else start + length
 
 
 def next_period(start: datetime, cadence: Cadence) -> datetime:
@@ -212,11 +201,11 @@ def latest_due_period(anchor: datetime, cadence: Cadence, now: datetime) -> date
         while not is_business_day(day):
             day -= _ONE_DAY
         return _midnight(day)
-    step = _FIXED_STEPS.get(cadence.frequency)
-    if step is not None:
-        k = (cutoff - step - anchor) // step
-        return anchor + k * step
-    months = _MONTH_STEPS[cadence.frequency]
+    length = cadence.length
+    if not isinstance(length, Months):
+        k = (cutoff - length - anchor) // length
+        return anchor + k * length
+    months = length.count
     k = (_month_index(cutoff) - _month_index(anchor)) // months
     candidate = _add_months(anchor, k * months)
     while _add_months(candidate, months) > cutoff:
@@ -232,10 +221,10 @@ def count_periods(first: datetime, last: datetime, cadence: Cadence) -> int:
         return 0
     if cadence.business_days:
         return business_days_between(first.date(), last.date())
-    step = _FIXED_STEPS.get(cadence.frequency)
-    if step is not None:
-        return (last - first) // step + 1
-    return (_month_index(last) - _month_index(first)) // _MONTH_STEPS[cadence.frequency] + 1
+    length = cadence.length
+    if not isinstance(length, Months):
+        return (last - first) // length + 1
+    return (_month_index(last) - _month_index(first)) // length.count + 1
 
 
 # -- staleness ---------------------------------------------------------------------------------
@@ -354,7 +343,7 @@ def assess(
         if matched is None:
             if not include_uncataloged:
                 continue
-            if s.frequency not in DEFAULT_LAG_DAYS:
+            if s.frequency not in BY_NAME:
                 unknown.add(s.frequency)
                 continue
             matched = (None, cadence_for(s.frequency, grace=cadences.grace))

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import psycopg
-from psycopg.rows import TupleRow
-
-from tasks.quota.ledger import ERROR_KINDS
+from tasks.core.errors import EiaServerError, EiaTimeout
 from tasks.store.tables import USAGE_LEDGER
+from tasks.store.usage import ERROR_KINDS
+
+if TYPE_CHECKING:  # the window's shape and ratios stay importable without a database client
+    import psycopg
+    from psycopg.rows import TupleRow
 
 # EIA-side failures (the ledger's `errors_<kind>` columns) count against availability.
-UNAVAILABLE_KINDS = ("server_error", "timeout")
+UNAVAILABLE_KINDS = (EiaServerError.kind, EiaTimeout.kind)
 
 
 @dataclass(frozen=True, slots=True)

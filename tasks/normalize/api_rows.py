@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from tasks.core.catalog import CatalogEntry
+from tasks.core.frequencies import FREQUENCIES
 from tasks.normalize.identity import ResultBuilder, SeriesContext, route_series_id, series_context
-from tasks.normalize.observation import FREQUENCIES, MAX_SERIES_ID_LENGTH, SOURCE_API, NormalizeResult
+from tasks.normalize.observation import MAX_SERIES_ID_LENGTH, SOURCE_API, NormalizeResult
 from tasks.normalize.periods import Period, PeriodError, parse_period
 from tasks.normalize.values import parse_value_parts
 

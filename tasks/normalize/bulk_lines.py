@@ -232,17 +232,18 @@ def _point_text(value: object) -> str | None:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def _rejected(reason: str, detail: str, text: str) -> BulkLine:
+def rejected_line(reason: str, detail: str, payload: dict[str, Any]) -> BulkLine:
+    """A line that cannot be read at all: one line-level Rejection whose payload keeps what is shown of it.
+
+    The bulk loader uses it too, for lines it refuses before parsing (too long, holding `\\u0000`).
+    """
     builder = ResultBuilder()
-    builder.reject(
-        reason,
-        detail,
-        series_id=None,
-        raw_period=None,
-        raw_value=None,
-        payload={"line": text[:MAX_LINE_PAYLOAD]},
-    )
+    builder.reject(reason, detail, series_id=None, raw_period=None, raw_value=None, payload=payload)
     return BulkLine("rejected", None, None, builder.result)
+
+
+def _rejected(reason: str, detail: str, text: str) -> BulkLine:
+    return rejected_line(reason, detail, {"line": text[:MAX_LINE_PAYLOAD]})
 
 
 def parse_bulk_line(line: str | bytes, dataset: str) -> BulkLine:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from tasks.core.frequencies import BY_CODE, BY_NAME
 from tasks.normalize.observation import (
-    BULK_FREQUENCY_CODES,
     MAX_SERIES_ID_LENGTH,
     MAX_TEXT_LENGTH,
     NormalizeResult,
@@ -33,7 +33,6 @@ from tasks.normalize.units import lookup_unit
 _isfinite: Final = math.isfinite  # bound once: observe runs per data point
 
 ROUTE_ID_PREFIX: Final = "EIA2"
-FREQUENCY_SHORT_CODES: Final = {name: code for code, name in BULK_FREQUENCY_CODES.items()}
 
 # Percent-escape the id's separators (and "%" itself) so distinct facet sets never share an id.
 _ESCAPES: Final = str.maketrans({"%": "%25", ":": "%3A", ";": "%3B", "=": "%3D"})
@@ -41,11 +40,11 @@ _ESCAPES: Final = str.maketrans({"%": "%25", ":": "%3A", ";": "%3B", "=": "%3D"}
 
 def frequency_code(frequency: str) -> str:
     """The short code ("M", "HL", ...) of an EIA frequency name; a code is returned unchanged."""
-    if frequency in FREQUENCY_SHORT_CODES:
-        return FREQUENCY_SHORT_CODES[frequency]
-    if frequency in BULK_FREQUENCY_CODES:
+    if frequency in BY_NAME:
+        return BY_NAME[frequency].code
+    if frequency in BY_CODE:
         return frequency
-    raise ValueError(f"unknown frequency {frequency!r}; expected one of {tuple(FREQUENCY_SHORT_CODES)}")
+    raise ValueError(f"unknown frequency {frequency!r}; expected one of {tuple(BY_NAME)}")
 
 
 def _escape(text: str) -> str:

@@ -11,20 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from tasks.core import frequencies
+
 SOURCE_API: Final = "eia-api-v2"
 SOURCE_BULK: Final = "eia-bulk"
 
-# Frequencies the pipeline understands; EIA's names, plus the bulk file's one-letter codes mapped to them.
-FREQUENCIES: Final = ("annual", "quarterly", "monthly", "weekly", "daily", "hourly", "local-hourly")
-BULK_FREQUENCY_CODES: Final = {
-    "A": "annual",
-    "Q": "quarterly",
-    "M": "monthly",
-    "W": "weekly",
-    "D": "daily",
-    "H": "hourly",
-    "HL": "local-hourly",
-}
+# The frequency table's names (and bulk codes), re-exported for the modules that import them from here.
+FREQUENCIES: Final = frequencies.FREQUENCIES
+BULK_FREQUENCY_CODES: Final = frequencies.BULK_FREQUENCY_CODES
 
 # Longest series id accepted: longer ids cannot be indexed safely and are quarantined.
 MAX_SERIES_ID_LENGTH: Final = 256

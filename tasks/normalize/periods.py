@@ -7,44 +7,31 @@ so every period becomes a UTC start and exclusive end plus the raw token. The fr
 which shape is legal: a token of the wrong shape or an impossible date raises `PeriodError`
 (a `ValueError`), never another exception, so callers can quarantine the row.
 
+The shapes and lengths are the frequency table's (`tasks/core/frequencies.py`): each shape is read
+once into a `_Layout` (where its fields and separators stand), which both parses and formats tokens.
 Parsing is cached: a bulk archive repeats the same few thousand tokens millions of times.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Final
 
-from tasks.normalize.observation import BULK_FREQUENCY_CODES, FREQUENCIES
+from tasks.core.frequencies import BULK_FREQUENCY_CODES, BY_CODE, BY_NAME, FREQUENCIES, Frequency, Months
 
-_ONE_HOUR: Final = timedelta(hours=1)
-_ONE_DAY: Final = timedelta(days=1)
-_ONE_WEEK: Final = timedelta(days=7)
 # Real UTC offsets lie within -12..+14 hours; EIA-930 uses North American zones only.
 _MAX_OFFSET_HOURS: Final = 14
 _CACHE_SIZE: Final = 1 << 16
+_UTC_MIDNIGHT: Final = datetime(2000, 1, 1, tzinfo=UTC)  # any UTC midnight works
 
-# Human-readable expected shapes, used in error messages.
-_API_SHAPES: Final = {
-    "annual": "YYYY",
-    "quarterly": "YYYY-QN",
-    "monthly": "YYYY-MM",
-    "weekly": "YYYY-MM-DD",
-    "daily": "YYYY-MM-DD",
-    "hourly": "YYYY-MM-DDTHH",
-    "local-hourly": "YYYY-MM-DDTHH±HH",
-}
-_BULK_SHAPES: Final = {
-    "A": "YYYY",
-    "Q": "YYYYQN",
-    "M": "YYYYMM",
-    "W": "YYYYMMDD",
-    "D": "YYYYMMDD",
-    "H": "YYYYMMDDTHHZ",
-    "HL": "YYYYMMDDTHH±HH",
-}
+# A shape's fields: the year, the quarter's digit, month, day, hour, and a signed UTC offset in hours.
+# Anything else in a shape ("-", "Q", "T", "Z") is a separator that must stand where the shape has it.
+_SHAPE_PARTS: Final = re.compile(r"Y+|N|M+|D+|±H+|H+|.")
+_FIELDS: Final = frozenset("YNMDH±")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +49,37 @@ class PeriodError(ValueError):
 
 class _Invalid(Exception):
     """Internal: carries the reason a token is invalid; turned into PeriodError with context."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where the fields and separators of one token shape stand, read from the shape's text."""
+
+    frequency: Frequency
+    shape: str
+    separators: tuple[tuple[int, str], ...]
+    fields: Mapping[str, slice]  # "Y", "N", "M", "D", "H" and "±" (the sign, then the offset's hours)
+
+    @classmethod
+    def of(cls, frequency: Frequency, shape: str) -> _Layout:
+        separators: list[tuple[int, str]] = []
+        fields: dict[str, slice] = {}
+        for part in _SHAPE_PARTS.finditer(shape):
+            key = part.group()[0]
+            if key not in _FIELDS:
+                separators.append((part.start(), part.group()))
+            elif key in fields:  # pragma: no cover - guards edits to the frequency table
+                raise RuntimeError(f"shape {shape!r} of {frequency.name} repeats the field {key}")
+            else:
+                fields[key] = slice(part.start(), part.end())
+        needed = {"Y"} if frequency.calendar else {"Y", "M", "D"}
+        if not needed <= fields.keys():  # pragma: no cover - guards edits to the frequency table
+            raise RuntimeError(f"shape {shape!r} of {frequency.name} lacks one of the fields {sorted(needed)}")
+        return cls(frequency, shape, tuple(separators), fields)
+
+
+_API_LAYOUTS: Final[Mapping[str, _Layout]] = {f.name: _Layout.of(f, f.api_shape) for f in BY_NAME.values()}
+_BULK_LAYOUTS: Final[Mapping[str, _Layout]] = {f.code: _Layout.of(f, f.bulk_shape) for f in BY_CODE.values()}
 
 
 def _digits(text: str) -> int:
@@ -92,7 +110,8 @@ def _hour(text: str) -> int:
     return hour
 
 
-def _offset(sign: str, text: str) -> timedelta:
+def _offset(signed: str) -> timedelta:
+    sign, text = signed[:1], signed[1:]
     if sign not in "+-" or len(sign) != 1:
         raise _Invalid(f"UTC offset must start with + or -, not {sign!r}")
     hours = _digits(text)
@@ -108,11 +127,6 @@ def _day_start(year: int, month: int, day: int) -> datetime:
         raise _Invalid(f"{year:04d}-{month:02d}-{day:02d} is not a calendar date") from None
 
 
-def _annual(raw: str, year_text: str) -> Period:
-    year = _year(year_text)
-    return Period(datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC), raw)
-
-
 def _months(raw: str, year: int, month: int, count: int) -> Period:
     end_index = month - 1 + count  # months since January of `year`
     return Period(
@@ -122,85 +136,45 @@ def _months(raw: str, year: int, month: int, count: int) -> Period:
     )
 
 
-def _quarterly(raw: str, year_text: str, quarter_text: str) -> Period:
-    year = _year(year_text)
-    quarter = _digits(quarter_text)
-    if not 1 <= quarter <= 4:
-        raise _Invalid(f"quarter {quarter} does not exist")
-    return _months(raw, year, 3 * quarter - 2, 3)
+def _calendar(token: str, fields: Mapping[str, slice], months: int) -> Period:
+    year = _year(token[fields["Y"]])
+    if "N" in fields:
+        quarter = _digits(token[fields["N"]])
+        if not 1 <= quarter <= 12 // months:
+            raise _Invalid(f"quarter {quarter} does not exist")
+        return _months(token, year, months * (quarter - 1) + 1, months)
+    return _months(token, year, _month(token[fields["M"]]) if "M" in fields else 1, months)
 
 
-def _monthly(raw: str, year_text: str, month_text: str) -> Period:
-    return _months(raw, _year(year_text), _month(month_text), 1)
+def _fixed(token: str, fields: Mapping[str, slice], stride: timedelta) -> Period:
+    offset = _offset(token[fields["±"]]) if "±" in fields else timedelta(0)
+    start = _day_start(_year(token[fields["Y"]]), _month(token[fields["M"]]), _digits(token[fields["D"]]))
+    if "H" in fields:
+        # The token names a wall-clock hour; local = UTC + offset, so UTC = local - offset.
+        try:
+            start = start + timedelta(hours=_hour(token[fields["H"]])) - offset
+        except OverflowError:
+            raise _Invalid("the hour falls outside the representable range") from None
+    return Period(start, start + stride, token)
 
 
-def _days(raw: str, year_text: str, month_text: str, day_text: str, length: timedelta) -> Period:
-    start = _day_start(_year(year_text), _month(month_text), _digits(day_text))
-    return Period(start, start + length, raw)
-
-
-def _hourly(raw: str, year_text: str, month_text: str, day_text: str, hour_text: str, offset: timedelta) -> Period:
-    day = _day_start(_year(year_text), _month(month_text), _digits(day_text))
-    # The token names a local wall-clock hour; local = UTC + offset, so UTC = local - offset.
-    try:
-        start = day + timedelta(hours=_hour(hour_text)) - offset
-    except OverflowError:
-        raise _Invalid("the hour falls outside the representable range") from None
-    return Period(start, start + _ONE_HOUR, raw)
-
-
-def _shape_error(shape: str) -> _Invalid:
-    return _Invalid(f"expected the shape {shape}")
+def _parse(token: str, layout: _Layout) -> Period:
+    if len(token) != len(layout.shape) or any(token[i] != s for i, s in layout.separators):
+        raise _Invalid(f"expected the shape {layout.shape}")
+    length = layout.frequency.length
+    if isinstance(length, Months):
+        return _calendar(token, layout.fields, length.count)
+    return _fixed(token, layout.fields, length)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _parse_api(token: str, frequency: str) -> Period:
-    shape = _API_SHAPES[frequency]
-    n = len(token)
-    t = token
-    if frequency == "annual":
-        if n == 4:
-            return _annual(t, t)
-    elif frequency == "quarterly":
-        if n == 7 and t[4:6] == "-Q":
-            return _quarterly(t, t[:4], t[6])
-    elif frequency == "monthly":
-        if n == 7 and t[4] == "-":
-            return _monthly(t, t[:4], t[5:])
-    elif frequency in ("weekly", "daily"):
-        if n == 10 and t[4] == "-" and t[7] == "-":
-            return _days(t, t[:4], t[5:7], t[8:], _ONE_WEEK if frequency == "weekly" else _ONE_DAY)
-    elif frequency == "hourly":
-        if n == 13 and t[4] == "-" and t[7] == "-" and t[10] == "T":
-            return _hourly(t, t[:4], t[5:7], t[8:10], t[11:], timedelta(0))
-    elif n == 16 and t[4] == "-" and t[7] == "-" and t[10] == "T":  # local-hourly
-        return _hourly(t, t[:4], t[5:7], t[8:10], t[11:13], _offset(t[13], t[14:]))
-    raise _shape_error(shape)
+    return _parse(token, _API_LAYOUTS[frequency])
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _parse_bulk(token: str, code: str) -> Period:
-    shape = _BULK_SHAPES[code]
-    n = len(token)
-    t = token
-    if code == "A":
-        if n == 4:
-            return _annual(t, t)
-    elif code == "Q":
-        if n == 6 and t[4] == "Q":
-            return _quarterly(t, t[:4], t[5])
-    elif code == "M":
-        if n == 6:
-            return _monthly(t, t[:4], t[4:])
-    elif code in ("W", "D"):
-        if n == 8:
-            return _days(t, t[:4], t[4:6], t[6:], _ONE_WEEK if code == "W" else _ONE_DAY)
-    elif code == "H":
-        if n == 12 and t[8] == "T" and t[11] == "Z":
-            return _hourly(t, t[:4], t[4:6], t[6:8], t[9:11], timedelta(0))
-    elif n == 14 and t[8] == "T":  # HL: local hour with its UTC offset
-        return _hourly(t, t[:4], t[4:6], t[6:8], t[9:11], _offset(t[11], t[12:]))
-    raise _shape_error(shape)
+    return _parse(token, _BULK_LAYOUTS[code])
 
 
 def _token_text(token: object, frequency: str) -> str:
@@ -214,7 +188,7 @@ def _token_text(token: object, frequency: str) -> str:
 def parse_period(token: str | int, frequency: str) -> Period:
     """Parses an API v2 period token for an EIA frequency name ("monthly", "local-hourly", ...)."""
     text = _token_text(token, frequency)
-    if frequency not in _API_SHAPES:
+    if frequency not in _API_LAYOUTS:
         raise PeriodError(f"period {text!r}: unknown frequency {frequency!r}; expected one of {FREQUENCIES}")
     try:
         return _parse_api(text, frequency)
@@ -238,27 +212,39 @@ def parse_bulk_period(token: str | int, frequency_code: str) -> Period:
         ) from None
 
 
+def api_period_token(moment: datetime, frequency: str) -> str:
+    """The API token (`start`/`end`) of the period of `frequency` holding `moment`, read as it stands.
+
+    The UTC offset of a local-hourly shape is left out: the request names a bare hour.
+    """
+    layout = _API_LAYOUTS[frequency]
+    length = layout.frequency.length
+    months = length.count if isinstance(length, Months) else 1
+    values = {
+        "Y": moment.year,
+        "N": (moment.month - 1) // months + 1,
+        "M": moment.month,
+        "D": moment.day,
+        "H": moment.hour,
+    }
+    parts = dict(layout.separators)
+    for key, where in layout.fields.items():
+        if key != "±":
+            parts[where.start] = f"{values[key]:0{where.stop - where.start}d}"
+    return "".join(parts[i] for i in sorted(parts))
+
+
 def period_frequency_aligned(start: datetime, frequency: str) -> bool:
     """True when `start` can begin a period of `frequency` (an EIA frequency name).
 
     Naive datetimes and unknown frequencies are never aligned. Weekly periods only need to start
     at midnight: EIA's weeks end on different weekdays depending on the survey.
     """
-    if start.tzinfo is None or start.utcoffset() is None or frequency not in _API_SHAPES:
+    if start.tzinfo is None or start.utcoffset() is None or frequency not in BY_NAME:
         return False
     s = start.astimezone(UTC)
-    if s.minute or s.second or s.microsecond:
-        return False
-    if frequency in ("hourly", "local-hourly"):
-        return True
-    if s.hour:
-        return False
-    if frequency in ("daily", "weekly"):
-        return True
-    if s.day != 1:
-        return False
-    if frequency == "monthly":
-        return True
-    if frequency == "quarterly":
-        return s.month in (1, 4, 7, 10)
-    return s.month == 1  # annual
+    alignment = BY_NAME[frequency].alignment
+    if isinstance(alignment, Months):
+        midnight_on_the_first = s.day == 1 and not (s.hour or s.minute or s.second or s.microsecond)
+        return midnight_on_the_first and (s.month - 1) % alignment.count == 0
+    return (s - _UTC_MIDNIGHT) % alignment == timedelta(0)

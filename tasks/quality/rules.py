@@ -31,9 +31,10 @@ Conventions
   judge a series against its newest stored row, or, for a new series, against the batch's majority,
   so the offending rows are the ones that differ, not the whole series.
 * Parameters come from one place each: units (canonical units, currencies, plausible ranges) from
-  the unit table `tasks/normalize/units.csv`; frequencies from `observation.FREQUENCIES` with the
-  per-frequency policy below; value tokens from `values.KNOWN_TOKENS`. SQL lists and CASE
-  expressions are generated from them when this module is imported; no copy of the data is kept.
+  the unit table `tasks/normalize/units.csv`; frequencies (names, lengths, alignment, future
+  tolerance, freshness) from the frequency table `tasks/core/frequencies.py`; value tokens from
+  `values.KNOWN_TOKENS`. SQL lists and CASE expressions are generated from them when this module
+  is imported; no copy of the data is kept.
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from types import MappingProxyType
 from typing import Final, Literal
 
+from tasks.core.frequencies import BY_VOLUME, FREQUENCIES, Frequency, Months, Span
 from tasks.normalize.observation import (
-    FREQUENCIES,
     MAX_SERIES_ID_LENGTH,
     MAX_TEXT_LENGTH,
     SOURCE_API,
@@ -80,40 +82,6 @@ BATCH_PARAM: Final = "%(batch)s"
 MIN_ROWS_VAR: Final = "MIN_ROWS"
 MAX_ROWS_VAR: Final = "MAX_ROWS"
 
-
-@dataclass(frozen=True, slots=True)
-class FrequencyPolicy:
-    """What a frequency means to the rules (SQL interval literals)."""
-
-    length: str  # period_end = period + length, in UTC
-    future_tolerance: str  # how far past now() a period may start
-    freshness: str  # how old the newest period_end of a series may be before `series_fresh` warns
-
-    @property
-    def calendar(self) -> bool:
-        """True for month-based lengths, which need UTC calendar arithmetic (not a fixed stride)."""
-        return any(unit in self.length for unit in ("month", "year"))
-
-
-# Future tolerance: sub-daily data is near real time, so a period days ahead is a parse error. EIA's
-# Short-Term Energy Outlook (STEO) publishes monthly, quarterly and annual *forecasts* about two years
-# ahead, so those frequencies allow three years. Freshness: EIA's publication lags (hourly EIA-930
-# within a day; monthly surveys 2-4 months; international and SEDS annual data about two years) plus
-# headroom; only a warning, because backfills of old periods are legitimate.
-FREQUENCY_POLICY: Final[Mapping[str, FrequencyPolicy]] = MappingProxyType(
-    {
-        "annual": FrequencyPolicy("1 year", "3 years", "3 years"),
-        "quarterly": FrequencyPolicy("3 months", "3 years", "15 months"),
-        "monthly": FrequencyPolicy("1 month", "3 years", "1 year"),
-        # Fixed strides are written in hours: "1 day" would follow the session's DST rules.
-        "weekly": FrequencyPolicy("168 hours", "14 days", "35 days"),
-        "daily": FrequencyPolicy("24 hours", "7 days", "21 days"),
-        "hourly": FrequencyPolicy("1 hour", "2 days", "7 days"),
-        "local-hourly": FrequencyPolicy("1 hour", "2 days", "7 days"),
-    }
-)
-if set(FREQUENCY_POLICY) != set(FREQUENCIES):  # pragma: no cover - guards edits to FREQUENCIES
-    raise RuntimeError("FREQUENCY_POLICY must cover exactly observation.FREQUENCIES")
 
 SOURCES: Final = (SOURCE_API, SOURCE_BULK)
 # Anomaly rule: a value whose magnitude exceeds ANOMALY_FACTOR x the median magnitude of the series'
@@ -163,40 +131,72 @@ def _sql_in_list(values: Iterable[str]) -> str:
     return ", ".join(sql_literal(v) for v in sorted(values))
 
 
-# CASE branches are tried in order, one text comparison each: the frequencies with the most rows first
-# (a year of one hourly series is 8,760 rows, of a monthly one 12).
-_BY_VOLUME: Final = ("hourly", "local-hourly", "daily", "weekly", "monthly", "quarterly", "annual")
-if sorted(_BY_VOLUME) != sorted(FREQUENCIES):  # pragma: no cover - guards edits to FREQUENCIES
-    raise RuntimeError("_BY_VOLUME must list exactly observation.FREQUENCIES")
+def _quantity(count: int, unit: str) -> str:
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
 
 
-def _frequency_expr(frequency: str, expression: Callable[[FrequencyPolicy], str]) -> str:
-    """CASE <frequency column> WHEN '<frequency>' THEN <expression(policy)> ... END (NULL if unknown)."""
-    whens = " ".join(f"WHEN {sql_literal(f)} THEN {expression(FREQUENCY_POLICY[f])}" for f in _BY_VOLUME)
+def _whole(span: timedelta, unit: timedelta, name: str) -> str:
+    count, rest = divmod(span, unit)
+    if rest:  # pragma: no cover - guards edits to the frequency table
+        raise ValueError(f"{span} is no whole number of {name}s")
+    return _quantity(count, name)
+
+
+def _months_interval(span: Months) -> str:
+    years, rest = divmod(span.count, 12)
+    return _quantity(span.count, "month") if rest else _quantity(years, "year")
+
+
+def _stride(span: Span) -> str:
+    """A period length or alignment as a SQL interval (text): calendar months, or a fixed stride in
+    hours, because "1 day" would follow the session's DST rules."""
+    return _months_interval(span) if isinstance(span, Months) else _whole(span, timedelta(hours=1), "hour")
+
+
+def _allowance(span: Span) -> str:
+    """A tolerance or freshness allowance as a SQL interval (text): calendar months, or whole days."""
+    return _months_interval(span) if isinstance(span, Months) else _whole(span, timedelta(days=1), "day")
+
+
+def _frequency_expr(frequency: str, expression: Callable[[Frequency], str]) -> str:
+    """CASE <frequency column> WHEN '<frequency>' THEN <expression(frequency)> ... END (NULL if unknown).
+
+    The branches are tried in order, one text comparison each: the frequencies with the most rows first.
+    """
+    whens = " ".join(f"WHEN {sql_literal(f.name)} THEN {expression(f)}" for f in BY_VOLUME)
     return f"CASE {frequency} {whens} END"
 
 
 _UTC_EPOCH: Final = "timestamptz '2000-01-03 00:00:00+00'"  # a Monday; any midnight UTC works
+_TRUNCATE_TO: Final[Mapping[int, str]] = {12: "year", 3: "quarter", 1: "month"}  # date_trunc fields by months
 
 
-def _period_start(policy: FrequencyPolicy, column: str) -> str:
-    """The start of the period containing `column`, in UTC, for a frequency with this policy.
+def _period_start(frequency: Frequency, column: str) -> str:
+    """The start of the period containing `column`, in UTC: the last boundary of the frequency's alignment.
 
     Fixed strides use date_bin from a UTC midnight (cheap, independent of the session time zone);
-    calendar lengths truncate the UTC wall clock. Weekly periods only need to start at midnight:
-    EIA's weeks end on different weekdays depending on the survey.
+    calendar alignments truncate the UTC wall clock.
     """
-    if policy.calendar:
-        field = {"1 year": "year", "3 months": "quarter", "1 month": "month"}[policy.length]
-        return f"date_trunc('{field}', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
-    stride = "1 hour" if policy.length == "1 hour" else "24 hours"
-    return f"date_bin(interval '{stride}', {column}, {_UTC_EPOCH})"
+    alignment = frequency.alignment
+    if isinstance(alignment, Months):
+        return f"date_trunc('{_TRUNCATE_TO[alignment.count]}', {column} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    return f"date_bin(interval '{_stride(alignment)}', {column}, {_UTC_EPOCH})"
 
 
-def _period_end(policy: FrequencyPolicy, column: str) -> str:
-    if policy.calendar:
-        return f"({column} AT TIME ZONE 'UTC' + interval '{policy.length}') AT TIME ZONE 'UTC'"
-    return f"{column} + interval '{policy.length}'"
+def _period_end(frequency: Frequency, column: str) -> str:
+    length = f"interval '{_stride(frequency.length)}'"
+    if frequency.calendar:
+        return f"({column} AT TIME ZONE 'UTC' + {length}) AT TIME ZONE 'UTC'"
+    return f"{column} + {length}"
+
+
+def _forecast_tolerances() -> str:
+    """The month-based future tolerances, e.g. "3 years for monthly/quarterly/annual"."""
+    names: dict[str, list[str]] = {}
+    for f in BY_VOLUME:
+        if isinstance(f.future_tolerance, Months):
+            names.setdefault(_allowance(f.future_tolerance), []).append(f.name)
+    return ", ".join(f"{span} for {'/'.join(group)}" for span, group in names.items())
 
 
 def _blank(column: str) -> str:
@@ -430,9 +430,9 @@ def _against_stored(columns: tuple[str, ...], condition: str) -> str:
 
 
 _FREQUENCIES_SQL: Final = _sql_in_list(FREQUENCIES)
-_EXPECTED_START: Final = _frequency_expr("s.frequency", lambda p: _period_start(p, "s.period"))
-_EXPECTED_END: Final = _frequency_expr("s.frequency", lambda p: _period_end(p, "s.period"))
-_FRESHNESS_ALLOWANCE: Final = _frequency_expr("g.frequency", lambda p: f"interval '{p.freshness}'")
+_EXPECTED_START: Final = _frequency_expr("s.frequency", lambda f: _period_start(f, "s.period"))
+_EXPECTED_END: Final = _frequency_expr("s.frequency", lambda f: _period_end(f, "s.period"))
+_FRESHNESS_ALLOWANCE: Final = _frequency_expr("g.frequency", lambda f: f"interval '{_allowance(f.freshness)}'")
 _TEXT_COLUMNS: Final = (
     "tenant_id",
     "raw_period",
@@ -560,10 +560,10 @@ RULES: Final[tuple[Rule, ...]] = (
         severity="fail",
         kind="validity",
         description="period does not start later than now() + the frequency's tolerance "
-        "(3 years for monthly/quarterly/annual, which allows STEO forecasts)",
+        f"({_forecast_tolerances()}, which allows STEO forecasts)",
         # Every tolerance is positive, so only periods after now() can offend: one comparison for the rest.
         predicate="s.period > now() AND "
-        + _frequency_expr("s.frequency", lambda p: f"s.period > now() + interval '{p.future_tolerance}'"),
+        + _frequency_expr("s.frequency", lambda f: f"s.period > now() + interval '{_allowance(f.future_tolerance)}'"),
     ),
     Rule(
         name="series_id_length",

@@ -8,7 +8,6 @@ collector's `/health` and metrics, and reset by `eia breaker reset` or the admin
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,10 +19,12 @@ import pybreaker
 from psycopg.rows import TupleRow
 
 from tasks.core.errors import is_transient
+from tasks.store.audit import write_audit
 from tasks.store.database import connection_error
-from tasks.store.tables import AUDIT_LOG, BREAKER
+from tasks.store.tables import BREAKER
 
 DEFAULT_BREAKER = "eia-api"
+AUDIT_ACTION = "breaker.reset"
 
 
 class PostgresBreakerStorage(pybreaker.CircuitBreakerStorage):  # type: ignore[misc]
@@ -106,23 +107,38 @@ class PostgresBreakerStorage(pybreaker.CircuitBreakerStorage):  # type: ignore[m
                 self._conn = None
 
 
-@contextlib.contextmanager
-def shared_breaker(
-    dsn: str, *, fail_max: int, reset_timeout_s: float, name: str = DEFAULT_BREAKER
-) -> Iterator[pybreaker.CircuitBreaker]:
-    """The breaker every process shares, its state in `eia_breaker_state`; its connection closes on exit."""
-    storage = PostgresBreakerStorage(dsn, name)
-    try:
-        # Only failures that say EIA is unhealthy (5xx, timeouts, broken bodies) count; a bad key,
-        # a throttle, a missing series or a cancelled task says nothing about EIA's health.
-        yield pybreaker.CircuitBreaker(
+class SharedBreaker(pybreaker.CircuitBreaker):
+    """pybreaker's breaker over the shared row, saying when it opened (pybreaker keeps that private).
+
+    Only failures that say EIA is unhealthy (5xx, timeouts, broken bodies) count; a bad key, a
+    throttle, a missing series or a cancelled task says nothing about EIA's health.
+    """
+
+    def __init__(self, storage: PostgresBreakerStorage, *, fail_max: int, reset_timeout_s: float) -> None:
+        super().__init__(
             fail_max=fail_max,
             reset_timeout=reset_timeout_s,
             exclude=[lambda exc: not is_transient(exc)],
             state_storage=storage,
-            name=name,
+            name=storage.name,
             throw_new_error_on_trip=True,
         )
+        self.storage = storage
+
+    @property
+    def opened_at(self) -> datetime | None:
+        """When the shared breaker last opened (by any process), as its row says."""
+        return self.storage.opened_at
+
+
+@contextlib.contextmanager
+def shared_breaker(
+    dsn: str, *, fail_max: int, reset_timeout_s: float, name: str = DEFAULT_BREAKER
+) -> Iterator[SharedBreaker]:
+    """The breaker every process shares, its state in `eia_breaker_state`; its connection closes on exit."""
+    storage = PostgresBreakerStorage(dsn, name)
+    try:
+        yield SharedBreaker(storage, fail_max=fail_max, reset_timeout_s=reset_timeout_s)
     finally:
         storage.close()
 
@@ -177,8 +193,5 @@ def reset_breaker(conn: psycopg.Connection[TupleRow], *, actor: str, name: str =
                     opened_at = NULL, updated_at = now()""",
             (name,),
         )
-        conn.execute(
-            f"INSERT INTO {AUDIT_LOG} (actor, action, details) VALUES (%s, 'breaker.reset', %s::jsonb)",
-            (actor, json.dumps({"breaker": name, "previous_state": before.state})),
-        )
+        write_audit(conn, actor, AUDIT_ACTION, {"breaker": name, "previous_state": before.state})
     return breaker_status(conn, name)

@@ -111,6 +111,11 @@ def hour_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(hours=1)
 
 
+def iso_utc(when: datetime) -> str:
+    """An instant as the cost controls show it: UTC, to the second (2026-03-10T19:00:00Z)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def elapsed_fraction(now: datetime) -> Decimal:
     """The part of the UTC month already past at `now`, exact (microsecond resolution)."""
     start, end = month_bounds(now)

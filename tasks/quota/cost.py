@@ -1,4 +1,4 @@
-"""What the cost-monitoring flow does, as plain functions and thin Prefect tasks.
+"""What the cost-monitoring flow does, as plain functions (their Prefect tasks: `tasks.quota.tasks`).
 
 The flow (`flows/cost.py`) only orchestrates: compute the quota status from the ledger, keep it
 in `eia_cost_snapshots` (the metrics of the monitoring issue read the latest row), show it as
@@ -14,12 +14,10 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from psycopg.rows import TupleRow
 
 from tasks.quota.budget import CostPolicy
-from tasks.quota.ledger import QuotaStatus, quota_status
+from tasks.quota.status import QuotaStatus, quota_status
 from tasks.store.database import connect
 from tasks.store.tables import COST_SNAPSHOTS
 
@@ -131,13 +129,13 @@ def cost_markdown(status: QuotaStatus, events: list[CostEvent]) -> str:
     return "\n".join(lines)
 
 
-@task(name="quota-status", cache_policy=NO_CACHE)
 def compute_quota_status(dsn: str, tenant_id: str, policy: CostPolicy, now: datetime) -> QuotaStatus:
+    """The tenant's quota status at `now`, on a connection of its own."""
     with connect(dsn) as conn:
         return quota_status(conn, tenant_id, policy, now)
 
 
-@task(name="record-cost-snapshot", cache_policy=NO_CACHE)
 def save_cost_snapshot(dsn: str, status: QuotaStatus, run_id: str | None) -> int:
+    """Keeps one computed status on a connection of its own; returns the snapshot id."""
     with connect(dsn, autocommit=True) as conn:
         return record_cost_snapshot(conn, status, run_id)

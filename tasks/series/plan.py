@@ -1,30 +1,21 @@
 """Which requests a series run makes: catalog entries and v1 series ids, with incremental windows.
 
-A request starts at the database's watermark minus a trailing window per frequency, so revisions
-EIA makes to recent periods are picked up; `--start`/`--end` override both.
+A request starts at the database's watermark minus the frequency's trailing window (the frequency
+table's `trailing_window`), so revisions EIA makes to recent periods are picked up; `--start`/`--end`
+override both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from tasks.core.catalog import CatalogEntry
+from tasks.core.frequencies import BULK_FREQUENCY_CODES, BY_NAME
 from tasks.eia.requests import route_query, seriesid_query
-from tasks.normalize.observation import BULK_FREQUENCY_CODES
-
-# How far behind the watermark a run re-fetches, so EIA's revisions are caught.
-TRAILING_WINDOW: Mapping[str, timedelta] = {
-    "hourly": timedelta(days=3),
-    "local-hourly": timedelta(days=3),
-    "daily": timedelta(days=14),
-    "weekly": timedelta(weeks=8),
-    "monthly": timedelta(days=186),
-    "quarterly": timedelta(days=366),
-    "annual": timedelta(days=3 * 366),
-}
+from tasks.normalize.periods import api_period_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +30,6 @@ class FetchRequest:
     entry: CatalogEntry | None = None
 
 
-def period_token(when: datetime, frequency: str) -> str:
-    """The API's `start`/`end` token for a moment, at the frequency's granularity."""
-    if frequency == "annual":
-        return f"{when.year:04d}"
-    if frequency == "quarterly":
-        return f"{when.year:04d}-Q{(when.month - 1) // 3 + 1}"
-    if frequency == "monthly":
-        return f"{when.year:04d}-{when.month:02d}"
-    if frequency in ("hourly", "local-hourly"):
-        return when.strftime("%Y-%m-%dT%H")
-    return when.strftime("%Y-%m-%d")
-
-
 def seriesid_frequency(series_id: str) -> str | None:
     """v1 ids end in their frequency code (`ELEC.SALES.US-ALL.M`); None when they do not."""
     code = series_id.rsplit(".", 1)[-1].upper() if "." in series_id else ""
@@ -61,7 +39,8 @@ def seriesid_frequency(series_id: str) -> str | None:
 def _start(watermark: datetime | None, frequency: str, fallback: str | None) -> str | None:
     if watermark is None:
         return fallback
-    return period_token(watermark - TRAILING_WINDOW[frequency], frequency)
+    # The frequency's trailing window: EIA's revisions to recent periods are fetched again.
+    return api_period_token(watermark - BY_NAME[frequency].trailing_window, frequency)
 
 
 def plan_requests(

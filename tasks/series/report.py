@@ -1,6 +1,7 @@
 """Run reports: the markdown and table artifacts a user sees in the Prefect UI for each run.
 
-Built from plain values (no secrets reach here; text is scrubbed once more on the way out).
+Built from plain values (no secrets reach here; text is scrubbed once more on the way out, by
+`flows._run.publish_report`, which hands them to Prefect).
 """
 
 from __future__ import annotations
@@ -8,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from tasks.core.redact import scrub
 from tasks.load.batch import quarantine_summary
@@ -103,8 +102,3 @@ def markdown_summary(
         lines += ["", "## Quarantined rows", ""]
         lines += [f"- `{e.key}`: {scrub(e.detail)}" for e in quarantined]
     return "\n".join(lines)
-
-
-async def publish_report(key: str, markdown: str, rows: list[dict[str, Any]], description: str) -> None:
-    await acreate_markdown_artifact(key=key, markdown=scrub(markdown), description=description)
-    await acreate_table_artifact(key=f"{key}-table", table=scrub(rows), description=description)

@@ -1,10 +1,15 @@
-"""The Prefect tasks the flows call. Each is a thin wrapper over a plain function elsewhere in
-`tasks/`, so its logic is testable with `task.fn(...)` and no Prefect server.
+"""The Prefect tasks of the series flow: `x_task = task(...)(x)` over plain functions.
+
+The steps are `tasks.series.steps` (plan, fetch a page, normalize), `tasks.load.batch.load_batch`
+(gate and load; its task also publishes the batch's quality artifact); the outbox is published by
+`tasks.load.tasks.publish_outbox_task`.
+Each is testable with `x_task.fn(...)` and no Prefect server. Only the page fetch retries, with
+exponential backoff and jitter, and only on EIA faults a retry can fix. The retry condition is
+Prefect-only and lives here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from prefect import task
@@ -12,21 +17,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import Task, exponential_backoff
 
-from tasks.core.catalog import load_catalog
 from tasks.core.errors import is_transient
-from tasks.eia.client import EiaClient
-from tasks.eia.paging import FetchOutcome
-from tasks.eia.responses import EiaPage
 from tasks.load.batch import DEFAULT_MAX_QUARANTINE_SHARE, BatchOutcome, LoadTargets, load_batch
 from tasks.load.tasks import report_batch_quality
-from tasks.normalize.api_rows import normalize_route_rows, normalize_seriesid_rows
-from tasks.normalize.observation import SOURCE_API, NormalizeResult
-from tasks.publish.outbox import DrainResult, drain_outbox
-from tasks.publish.producer import KafkaSettings
-from tasks.series.plan import FetchRequest, plan_requests
-from tasks.store.database import connect
+from tasks.normalize.observation import NormalizeResult
+from tasks.series.steps import fetch_page, normalize_fetched, plan_series_requests
 from tasks.store.staging import BatchContext
-from tasks.store.watermarks import read_watermarks
 
 
 async def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -38,57 +34,7 @@ async def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: Sta
     return False
 
 
-@task(name="plan-requests", cache_policy=NO_CACHE)
-def plan_series_requests(
-    dsn: str,
-    tenant_id: str,
-    catalog_path: str | None,
-    entry_ids: Sequence[str] | None,
-    series_ids: Sequence[str] | None,
-    start: str | None,
-    end: str | None,
-) -> list[FetchRequest]:
-    catalog = load_catalog(catalog_path)
-    if series_ids:  # explicit series ids: just those, unless entries were named too
-        entries = [catalog.entry(e) for e in entry_ids or ()]
-        ids = list(series_ids)
-    else:
-        entries = [catalog.entry(e) for e in entry_ids] if entry_ids else list(catalog.entries)
-        ids = [] if entry_ids else list(catalog.series_ids)
-    with connect(dsn) as conn:
-        marks = read_watermarks(conn, tenant_id, entries, ids)
-    return plan_requests(entries, ids, watermarks=marks, start=start, end=end)
-
-
-@task(
-    name="fetch-eia-page",
-    task_run_name="fetch {request.key} offset {offset}",
-    cache_policy=NO_CACHE,
-    retries=4,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_if_transient,
-)
-async def fetch_page(client: EiaClient, request: FetchRequest, offset: int, length: int) -> EiaPage:
-    return await client.fetch_page(request.path, list(request.params), offset=offset, length=length)
-
-
-@task(name="normalize", task_run_name="normalize {request.key}", cache_policy=NO_CACHE)
-def normalize_fetched(request: FetchRequest, outcome: FetchOutcome) -> NormalizeResult:
-    if request.kind == "route" and request.entry is not None:
-        result = normalize_route_rows(outcome.rows, request.entry, frequency=request.frequency)
-    else:
-        result = normalize_seriesid_rows(
-            request.key,
-            outcome.rows,
-            frequency=outcome.frequency or request.frequency,
-            description=outcome.description,
-        )
-    return result
-
-
-@task(name="load-batch", task_run_name="load {ctx.batch_id}", cache_policy=NO_CACHE)
-def load_batch_task(
+def load_batch_reporting_quality(
     dsn: str,
     ctx: BatchContext,
     result: NormalizeResult,
@@ -96,22 +42,29 @@ def load_batch_task(
     retention_years: int,
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
 ) -> BatchOutcome:
+    """One request's rows as one batch through `load_batch`, then the batch's quality artifact."""
     outcome = load_batch(
         dsn, ctx, result, targets, retention_years=retention_years, max_quarantine_share=max_quarantine_share
     )
-    report_batch_quality(outcome.batch_id, outcome.gate)
+    report_batch_quality(outcome)
     return outcome
 
 
-@task(name="publish-outbox", cache_policy=NO_CACHE)
-def publish_outbox(dsn: str, kafka: KafkaSettings) -> DrainResult:
-    return drain_outbox(dsn, kafka)
+# -- Prefect tasks -----------------------------------------------------------------------------
 
-
-def api_targets(kafka: KafkaSettings | None, dataset: str | None) -> LoadTargets:
-    return LoadTargets(
-        outbox_topic=kafka.series_topic if kafka else None,
-        dlq_topic=kafka.dlq_topic if kafka else None,
-        source=SOURCE_API,
-        dataset=dataset,
-    )
+plan_series_requests_task = task(name="plan-requests", cache_policy=NO_CACHE)(plan_series_requests)
+fetch_page_task = task(
+    name="fetch-eia-page",
+    task_run_name="fetch {request.key} offset {offset}",
+    cache_policy=NO_CACHE,
+    retries=4,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_if_transient,
+)(fetch_page)
+normalize_fetched_task = task(name="normalize", task_run_name="normalize {request.key}", cache_policy=NO_CACHE)(
+    normalize_fetched
+)
+load_batch_task = task(name="load-batch", task_run_name="load {ctx.batch_id}", cache_policy=NO_CACHE)(
+    load_batch_reporting_quality
+)

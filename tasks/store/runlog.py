@@ -3,14 +3,16 @@
 Metrics and monitoring read these tables, not process memory, so the numbers survive pod
 restarts and add up across workers. Counts reconcile:
 received = inserted + updated + unchanged + quarantined + skipped.
+The count columns of the logs (and of the bulk tables) are named after `Counts`' fields and are
+generated from them in field order (`COUNT_FIELDS`), so no statement spells them out.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Final
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -21,6 +23,8 @@ from tasks.store.tables import BATCH_LOG, RUN_LOG
 
 @dataclass(slots=True)
 class Counts:
+    """Rows by outcome: every received row ends in exactly one of the fields after `received`."""
+
     received: int = 0
     inserted: int = 0
     updated: int = 0
@@ -28,13 +32,29 @@ class Counts:
     quarantined: int = 0
     skipped: int = 0
 
+    @classmethod
+    def of(cls, values: Iterable[Any]) -> Counts:
+        """Counts from values in `COUNT_FIELDS` order (a row that selected `COUNT_COLUMNS`)."""
+        return cls(*(int(v) for v in values))
+
+    def values(self) -> tuple[int, ...]:
+        """The counts in `COUNT_FIELDS` order, for the parameters of `COUNT_COLUMNS`."""
+        return tuple(getattr(self, name) for name in COUNT_FIELDS)
+
     def add(self, other: Counts) -> None:
-        for name in ("received", "inserted", "updated", "unchanged", "quarantined", "skipped"):
+        for name in COUNT_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     @property
     def reconciles(self) -> bool:
-        return self.received == self.inserted + self.updated + self.unchanged + self.quarantined + self.skipped
+        received, *outcomes = self.values()
+        return received == sum(outcomes)
+
+
+COUNT_FIELDS: Final = tuple(f.name for f in fields(Counts))
+# SQL: the count columns in field order, and as many parameters.
+COUNT_COLUMNS: Final = ", ".join(COUNT_FIELDS)
+COUNT_PARAMETERS: Final = ", ".join("%s" for _ in COUNT_FIELDS)
 
 
 @dataclass(slots=True)
@@ -59,21 +79,15 @@ def start_run(conn: psycopg.Connection[TupleRow], run_id: str, flow_name: str, t
 def finish_run(
     conn: psycopg.Connection[TupleRow], summary: RunSummary, *, status: str, message: str | None = None
 ) -> None:
-    c = summary.counts
+    counts = ", ".join(f"{name} = %s" for name in COUNT_FIELDS)
     conn.execute(
-        f"""UPDATE {RUN_LOG} SET status = %s, ended_at = now(), series = %s, received = %s, inserted = %s,
-                updated = %s, unchanged = %s, quarantined = %s, skipped = %s, requests = %s, message = %s,
+        f"""UPDATE {RUN_LOG} SET status = %s, ended_at = now(), series = %s, {counts}, requests = %s, message = %s,
                 details = %s::jsonb
             WHERE run_id = %s""",
         (
             status,
             summary.series,
-            c.received,
-            c.inserted,
-            c.updated,
-            c.unchanged,
-            c.quarantined,
-            c.skipped,
+            *summary.counts.values(),
             summary.requests,
             message,
             json.dumps(summary.details, default=str),
@@ -99,22 +113,16 @@ def record_batch(
     """One batch's line: `gate_passed` means it merged (not blocked); `recheck_passed` is the contract's
     second verdict on what remained after offending rows were set aside (None: none were)."""
     conn.execute(
-        f"""INSERT INTO {BATCH_LOG} (batch_id, run_id, tenant_id, source, dataset, received, inserted, updated,
-                unchanged, quarantined, skipped, gate_passed, failed_checks, quality_score, quarantined_by_reason,
-                recheck_passed, blocked_reason)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s)""",
+        f"""INSERT INTO {BATCH_LOG} (batch_id, run_id, tenant_id, source, dataset, {COUNT_COLUMNS}, gate_passed,
+                failed_checks, quality_score, quarantined_by_reason, recheck_passed, blocked_reason)
+            VALUES (%s, %s, %s, %s, %s, {COUNT_PARAMETERS}, %s, %s, %s, %s::jsonb, %s, %s)""",
         (
             ctx.batch_id,
             ctx.run_id,
             ctx.tenant_id,
             source,
             dataset,
-            counts.received,
-            counts.inserted,
-            counts.updated,
-            counts.unchanged,
-            counts.quarantined,
-            counts.skipped,
+            *counts.values(),
             gate_passed,
             list(failed_checks),
             quality_score,

@@ -4,15 +4,17 @@ bad lines, and resuming a killed load from its checkpoint."""
 from __future__ import annotations
 
 import json
+import uuid
 import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from prefect import State
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
 import tasks.bulk.load as bulk_load
 from flows.bulk import ingest_eia_bulk
@@ -70,7 +72,10 @@ async def test_a_200k_archive_loads_exactly_its_valid_observations_and_an_unchan
     assert not (bulk.work_dir / "SYN.zip").exists()  # the loaded archive is not kept
     async with get_client() as client:
         artifacts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["eia-bulk-syn"]))
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["eia-bulk-syn"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(result.run_id)]),
+            )
         )
     assert artifacts and "| 200,004 | 200,001 | 0 | 0 | 3 | 0 |" in str(artifacts[0].data)
     assert (bulk.stats.manifest_requests, bulk.stats.zip_requests) == (1, 1)
@@ -404,8 +409,8 @@ async def test_with_kafka_every_merged_bulk_row_is_published_on_the_bulk_topic_k
 
     from tasks.publish.consumer import read_topic
 
-    registry = "mock://eia-bulk-tests"
-    await bulk.setup.configure(kafka=(kafka_bootstrap, registry))
+    registry, topic = "mock://eia-bulk-tests", f"test.eia.bulk.{uuid.uuid4().hex[:8]}"  # this test's own topic
+    await bulk.setup.configure(kafka=(kafka_bootstrap, registry), topics={"bulk_topic": topic})
     lines = [
         series_line("KAF.A.M", "M", "megawatthours", [[p, 1.0 + i] for i, p in enumerate(tokens("M", 30))]),
         series_line("KAF.B.Q", "Q", "billion Btu", [[p, 2.0 + i] for i, p in enumerate(tokens("Q", 10))]),
@@ -416,9 +421,7 @@ async def test_with_kafka_every_merged_bulk_row_is_published_on_the_bulk_topic_k
     state, result = await bulk.run("KAF")
 
     assert state.is_completed(), state.message
-    messages = await asyncio.to_thread(
-        read_topic, kafka_bootstrap, "aurum.ref.eia.bulk.v1", schema_registry_url=registry
-    )
+    messages = await asyncio.to_thread(read_topic, kafka_bootstrap, topic, schema_registry_url=registry)
     ours = [(k, v) for k, v, _ in messages if v["series_id"].startswith("KAF.")]
     assert len(ours) == result.counts.inserted == 40
     assert all(key == value["series_id"] and value["source"] == "eia-bulk" for key, value in ours)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
 from tasks.bulk.archive import ArchiveLimits, verify_archive
 from tasks.bulk.checkpoints import Position
 from tasks.bulk.errors import CheckpointError
-from tasks.bulk.load import Batch, cut_batches, parse_line
+from tasks.bulk.load import DEFAULT_LONG_LINE_BYTES, DEFAULT_PART_POINTS, Batch, BulkLoadConfig, cut_batches, parse_line
 from tasks.bulk.reader import Line, MemberReader
 from tests.bulk.synthetic import archive_bytes, category_line, series_line, tokens
 
@@ -82,9 +83,31 @@ def _monthly(series_id: str, n: int) -> bytes:
     return series_line(series_id, "M", "thousand megawatthours", [[p, 1.0 + i] for i, p in enumerate(tokens("M", n))])
 
 
-def _cut(raw: list[bytes], batch_size: int, start: Position = Position()) -> list[Batch]:
+class LongLines(TypedDict):
+    long_line_bytes: int
+    part_points: int
+
+
+def _cut(
+    raw: list[bytes],
+    batch_size: int,
+    start: Position = Position(),
+    *,
+    long_line_bytes: int = DEFAULT_LONG_LINE_BYTES,
+    part_points: int = DEFAULT_PART_POINTS,
+) -> list[Batch]:
     lines = [ln for ln in _lines(raw) if ln.number >= start.line_number]
-    return list(cut_batches(lines, "SYN", batch_size=batch_size, max_line_bytes=1 << 20, start=start))
+    return list(
+        cut_batches(
+            lines,
+            "SYN",
+            batch_size=batch_size,
+            max_line_bytes=1 << 20,
+            start=start,
+            long_line_bytes=long_line_bytes,
+            part_points=part_points,
+        )
+    )
 
 
 def test_batches_hold_exactly_batch_size_items_and_a_line_may_span_batches() -> None:
@@ -141,22 +164,32 @@ def _long_hourly(series_id: str, n: int, repeat_at: int) -> bytes:
     return series_line(series_id, "H", "megawatthours", data)
 
 
-@pytest.fixture
-def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Long-line parsing at a small scale: lines over 4 kB are parsed in parts of 100 points."""
-    import tasks.bulk.load as bulk_load
-
-    monkeypatch.setattr(bulk_load, "_LONG_LINE_BYTES", 4_096)
-    monkeypatch.setattr(bulk_load, "_PART_POINTS", 100)
+# Long-line parsing at a small scale: lines over 4 kB are parsed in parts of 100 points.
+SMALL_PARTS = LongLines(long_line_bytes=4_096, part_points=100)
 
 
-def test_a_long_series_line_is_parsed_in_parts_with_the_same_outcome_as_in_one_piece(small_parts: None) -> None:
+def test_long_lines_are_parsed_in_parts_of_10_000_points_above_1_mib_by_default() -> None:
+    config = BulkLoadConfig("t", "r", "j", "SYN")
+
+    assert (config.long_line_bytes, config.part_points) == (DEFAULT_LONG_LINE_BYTES, DEFAULT_PART_POINTS)
+    assert (DEFAULT_LONG_LINE_BYTES, DEFAULT_PART_POINTS) == (1 << 20, 10_000)
+    raw = _long_hourly("S.LONG.H", 450, repeat_at=250)  # over 4 kB, far under 1 MiB: one piece
+    assert len(list(parse_line(_lines([raw])[0], "SYN", 1 << 20))) == 1
+
+
+@pytest.mark.parametrize("setting", ["long_line_bytes", "part_points"])
+def test_a_long_line_setting_below_1_is_refused_naming_it(setting: str) -> None:
+    with pytest.raises(ValueError, match=f"^{setting} must be at least 1, got 0$"):
+        BulkLoadConfig("t", "r", "j", "SYN", **{setting: 0})
+
+
+def test_a_long_series_line_is_parsed_in_parts_with_the_same_outcome_as_in_one_piece() -> None:
     from tasks.normalize.bulk_lines import parse_bulk_line
 
     raw = _long_hourly("S.LONG.H", 450, repeat_at=250)
-    assert len(list(parse_line(_lines([raw])[0], "SYN", 1 << 20))) == 5  # 451 points: five parts
+    assert len(list(parse_line(_lines([raw])[0], "SYN", 1 << 20, **SMALL_PARTS))) == 5  # 451 points: five parts
 
-    batches = _cut([raw], batch_size=1_000)
+    batches = _cut([raw], batch_size=1_000, **SMALL_PARTS)
     whole = parse_bulk_line(raw, "SYN").result
 
     (batch,) = batches
@@ -173,13 +206,13 @@ def test_a_long_series_line_is_parsed_in_parts_with_the_same_outcome_as_in_one_p
     assert [m.series_id for m in batch.metas] == ["S.LONG.H"]
 
 
-def test_resuming_inside_a_long_line_continues_with_exactly_the_uncommitted_items(small_parts: None) -> None:
+def test_resuming_inside_a_long_line_continues_with_exactly_the_uncommitted_items() -> None:
     raw = [_monthly("S.A.M", 5), _long_hourly("S.LONG.H", 450, repeat_at=250), _monthly("S.B.M", 5)]
-    everything = _cut(raw, batch_size=70)
+    everything = _cut(raw, batch_size=70, **SMALL_PARTS)
     resume_at = everything[2].end
     assert resume_at.line_number == 1 and resume_at.items_done == 3 * 70 - 5  # inside the long line
 
-    rest = _cut(raw, batch_size=70, start=resume_at)
+    rest = _cut(raw, batch_size=70, start=resume_at, **SMALL_PARTS)
 
     def items(batches: list[Batch]) -> list[tuple[str | None, str | None, str]]:
         return [(o.series_id, o.raw_period, "obs") for b in batches for o in b.result.observations] + [
@@ -190,13 +223,11 @@ def test_resuming_inside_a_long_line_continues_with_exactly_the_uncommitted_item
     assert [b.result.received for b in rest] == [b.result.received for b in everything[3:]]
 
 
-def test_long_lines_load_in_parts_through_the_loader_with_exactly_their_points(
-    small_parts: None, db: str, tmp_path: Path
-) -> None:
+def test_long_lines_load_in_parts_through_the_loader_with_exactly_their_points(db: str, tmp_path: Path) -> None:
     import psycopg
 
     from tasks.bulk.checkpoints import ArchiveVersion
-    from tasks.bulk.load import BulkLoadConfig, load_archive
+    from tasks.bulk.load import load_archive
 
     raw = [
         _monthly("S.A.M", 50),
@@ -208,7 +239,10 @@ def test_long_lines_load_in_parts_through_the_loader_with_exactly_their_points(
     info = verify_archive(path, "SYN", LIMITS)
 
     outcome = load_archive(
-        db, info, ArchiveVersion("v1", "sha", None, None), BulkLoadConfig("t", "r", "j", "SYN", batch_size=120)
+        db,
+        info,
+        ArchiveVersion("v1", "sha", None, None),
+        BulkLoadConfig("t", "r", "j", "SYN", batch_size=120, **SMALL_PARTS),
     )
 
     assert outcome.status == "loaded"

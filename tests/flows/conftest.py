@@ -47,7 +47,10 @@ class Setup:
         path.write_text(json.dumps({"version": "test", "entries": entries, "series_ids": series_ids or []}))
         return str(path)
 
-    async def configure(self, *, kafka: tuple[str, str] | None = None, **endpoint_overrides: Any) -> None:
+    async def configure(
+        self, *, kafka: tuple[str, str] | None = None, topics: dict[str, str] | None = None, **endpoint_overrides: Any
+    ) -> None:
+        """Saves the blocks; `kafka` = (bootstrap, registry URL), `topics` = EiaKafka topic fields to override."""
         settings: dict[str, Any] = {
             "api_url": self.server.api_url,
             "bulk_url": self.server.bulk_url,
@@ -61,7 +64,9 @@ class Setup:
         await EiaEndpoints(**settings).save(ENDPOINTS_BLOCK, overwrite=True)
         await EiaDatabase(dsn=SecretStr(self.dsn)).save(DATABASE_BLOCK, overwrite=True)
         bootstrap, registry = kafka or ("", "")
-        await EiaKafka(bootstrap_servers=bootstrap, schema_registry_url=registry).save(KAFKA_BLOCK, overwrite=True)
+        await EiaKafka(bootstrap_servers=bootstrap, schema_registry_url=registry, **(topics or {})).save(
+            KAFKA_BLOCK, overwrite=True
+        )
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from flows.series import ingest_eia_series_timescale, run_result
-from tasks.quota.ledger import ledger_totals
+from tasks.quota.status import ledger_totals
 from tasks.store.database import embedded_dsn
 from tasks.store.migrations import apply_migrations
 from tests.flows.conftest import Setup

@@ -10,9 +10,7 @@ import pytest
 from tasks.core.catalog import CatalogEntry
 from tasks.normalize.api_rows import normalize_route_rows, normalize_seriesid_rows
 from tasks.normalize.observation import MAX_TEXT_LENGTH, SOURCE_API, NormalizeResult
-from tests.normalize import requires_samples, response_rows, utc
-
-pytestmark = requires_samples
+from tests.normalize import response_rows, utc
 
 RETAIL_SALES = CatalogEntry(
     id="retail-sales-us",

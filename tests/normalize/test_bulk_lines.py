@@ -8,9 +8,7 @@ import pytest
 
 from tasks.normalize.bulk_lines import Category, parse_bulk_line
 from tasks.normalize.observation import SOURCE_BULK
-from tests.normalize import bulk_lines, requires_samples, utc
-
-pytestmark = requires_samples
+from tests.normalize import bulk_lines, utc
 
 BULK_FILES = [
     "pudl_bulk_ELEC_lines.txt",

@@ -7,15 +7,16 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from tasks.normalize.observation import BULK_FREQUENCY_CODES, FREQUENCIES
+from tasks.core.frequencies import BULK_FREQUENCY_CODES, BY_NAME, FREQUENCIES, Months
 from tasks.normalize.periods import (
     Period,
     PeriodError,
+    api_period_token,
     parse_bulk_period,
     parse_period,
     period_frequency_aligned,
 )
-from tests.normalize import bulk_lines, requires_samples, response_rows, sample_json, utc
+from tests.normalize import bulk_lines, response_rows, sample_json, utc
 
 
 @pytest.mark.parametrize(
@@ -183,7 +184,6 @@ def test_garbage_tokens_only_ever_raise_period_error() -> None:
             assert period.start.tzinfo is UTC
 
 
-@requires_samples
 @pytest.mark.parametrize(
     "name",
     [
@@ -209,7 +209,6 @@ def test_every_sample_response_period_parses_at_its_stated_frequency(name: str) 
         assert period_frequency_aligned(period.start, frequency)
 
 
-@requires_samples
 def test_every_sample_bulk_period_parses_except_the_hand_edited_line() -> None:
     import json
 
@@ -251,3 +250,51 @@ def test_every_sample_bulk_period_parses_except_the_hand_edited_line() -> None:
 )
 def test_period_frequency_alignment(start: datetime, frequency: str, aligned: bool) -> None:
     assert period_frequency_aligned(start, frequency) is aligned
+
+
+@pytest.mark.parametrize(
+    ("frequency", "api_token", "bulk_token"),
+    [
+        ("annual", "2024", "2024"),
+        ("quarterly", "2024-Q2", "2024Q2"),
+        ("monthly", "2024-05", "202405"),
+        ("weekly", "2024-05-17", "20240517"),
+        ("daily", "2024-05-17", "20240517"),
+        ("hourly", "2024-05-17T13", "20240517T13Z"),
+        ("local-hourly", "2024-05-17T08-05", "20240517T08-05"),
+    ],
+)
+def test_both_shapes_of_a_frequency_give_the_same_period_of_the_tables_length(
+    frequency: str, api_token: str, bulk_token: str
+) -> None:
+    record = BY_NAME[frequency]
+    api, bulk = parse_period(api_token, frequency), parse_bulk_period(bulk_token, record.code)
+    assert (api.start, api.end) == (bulk.start, bulk.end)
+    if isinstance(record.length, Months):
+        assert (api.end.year - api.start.year) * 12 + api.end.month - api.start.month == record.length.count
+    else:
+        assert api.end - api.start == record.length
+    assert period_frequency_aligned(api.start, frequency)
+    with pytest.raises(PeriodError, match=f"expected the shape {record.api_shape}$"):
+        parse_period(api_token + "0", frequency)
+    with pytest.raises(PeriodError, match=f"expected the shape {record.bulk_shape}$"):
+        parse_bulk_period(bulk_token + "0", record.code)
+
+
+@pytest.mark.parametrize(
+    ("frequency", "token"),
+    [
+        ("annual", "2024"),
+        ("quarterly", "2024-Q2"),
+        ("monthly", "2024-05"),
+        ("weekly", "2024-05-17"),
+        ("daily", "2024-05-17"),
+        ("hourly", "2024-05-17T13"),
+        ("local-hourly", "2024-05-17T13"),  # a request names the hour without an offset
+    ],
+)
+def test_a_request_token_names_the_period_holding_the_moment(frequency: str, token: str) -> None:
+    moment = utc(2024, 5, 17, 13, 45)
+    assert api_period_token(moment, frequency) == token
+    period = parse_period(token, "hourly" if frequency == "local-hourly" else frequency)
+    assert period.start <= moment < period.end

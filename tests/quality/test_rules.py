@@ -7,7 +7,8 @@ import re
 import pytest
 import yaml
 
-from tasks.normalize.observation import FREQUENCIES, STAGED_COLUMNS
+from tasks.core.frequencies import BY_NAME, FREQUENCIES
+from tasks.normalize.observation import STAGED_COLUMNS
 from tasks.normalize.units import unit_table
 from tasks.quality.contract import (
     BATCH_FILTER,
@@ -24,7 +25,6 @@ from tasks.quality.rules import (
     AGGREGATE_TABLES,
     BATCH_PARAM,
     DUPLICATES,
-    FREQUENCY_POLICY,
     GROUPS,
     JUMPS,
     KINDS,
@@ -62,7 +62,7 @@ def test_unknown_unit_is_a_fail_level_rule() -> None:
 
 
 def test_frequency_policy_covers_the_frequency_set() -> None:
-    assert set(FREQUENCY_POLICY) == set(FREQUENCIES)
+    assert set(BY_NAME) == set(FREQUENCIES)
     frequency_sql = rule("frequency_known").predicate or ""
     assert all(f"'{f}'" in frequency_sql for f in FREQUENCIES)
 

@@ -17,7 +17,7 @@ from tasks.quota.budget import (
     month_bounds,
     spend_usd,
 )
-from tasks.quota.ledger import quota_status
+from tasks.quota.status import quota_status
 from tests.quota.conftest import TENANT, insert_history
 
 # The real charge-back rate, with a budget small enough that 100% is 100,000 requests ($0.50).

@@ -12,11 +12,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from tasks.core.errors import EiaNotFound, EiaTimeout, QuotaExhausted
+from tasks.core.errors import EXCHANGE_ERRORS, EiaNotFound, EiaTimeout, QuotaExhausted
 from tasks.eia.client import EiaClient
 from tasks.quota.budget import CostPolicy
-from tasks.quota.ledger import LE_COLUMNS, UsageLedger, ledger_totals, quota_status, reset_quota
+from tasks.quota.ledger import UsageLedger
+from tasks.quota.reset import reset_quota
+from tasks.quota.status import ledger_totals, quota_status
 from tasks.standin.server import EiaReplayServer
+from tasks.store.usage import COUNTER_COLUMNS, ERROR_KINDS, LE_COLUMNS
 from tests.quota import workers
 from tests.quota.conftest import TENANT, client_settings, insert_history, ledger_sum, one_request
 
@@ -36,6 +39,20 @@ def _spawn(target: Any, args_of: list[tuple[Any, ...]]) -> list[Any]:
         p.join(30)
         assert p.exitcode == 0
     return out
+
+
+def test_the_error_columns_are_the_error_classes_kinds_in_the_tables_order_then_other(db: str) -> None:
+    with psycopg.connect(db) as conn:
+        columns = [
+            str(r[0])
+            for r in conn.execute(
+                """SELECT column_name FROM information_schema.columns
+                   WHERE table_name = 'eia_usage_ledger' ORDER BY ordinal_position"""
+            ).fetchall()
+        ]
+    errors = [c.removeprefix("errors_") for c in columns if c.startswith("errors_")]
+    assert errors == list(ERROR_KINDS) == [*(e.kind for e in EXCHANGE_ERRORS), "other"]
+    assert set(COUNTER_COLUMNS) <= set(columns)
 
 
 def test_four_worker_processes_with_an_hourly_limit_of_50_send_exactly_50_requests(

@@ -11,8 +11,10 @@ import pytest
 
 from tasks.eia.client import EiaClient, RequestRecord
 from tasks.eia.limits import AdaptiveLimiter
-from tasks.quota.budget import CostPolicy
-from tasks.quota.ledger import UsageLedger, quota_status
+from tasks.quota.budget import CostPolicy, effective_limits
+from tasks.quota.ledger import UsageLedger
+from tasks.quota.status import quota_status
+from tasks.quota.throttle import QuotaSpread, quota_spread
 from tasks.standin.server import EiaReplayServer
 from tests.quota.conftest import TENANT, client_settings, insert_history, ledger_sum, one_request
 
@@ -113,3 +115,15 @@ async def test_after_a_429_burst_the_rate_halves_and_then_recovers(db: str, serv
     assert measured_rate(last_ten) > 4 * measured_rate(first_ten)
     # The same request sent again and again: every send after the first is a re-send.
     assert ledger_sum(db, "errors_rate_limited") == 3 and ledger_sum(db, "retries") == 98
+
+
+def test_the_spread_starts_at_the_warning_threshold_and_spends_what_is_left_until_midnight() -> None:
+    policy = CostPolicy(daily_request_limit=1_000, hourly_request_limit=1_000, warning_percent=Decimal(70))
+    limits = effective_limits(policy)
+    at = datetime(2026, 3, 10, 23, 0, tzinfo=UTC)  # one hour left in the UTC day
+
+    assert quota_spread(policy, limits, 699, at) is None
+    assert quota_spread(policy, limits, 700, at) == QuotaSpread(300 / 3600, 300, 3600.0)
+    assert quota_spread(policy, limits, 1_000, at) == QuotaSpread(0.0, 0, 3600.0)
+    off = CostPolicy(daily_request_limit=1_000, enable_dynamic_throttling=False)
+    assert quota_spread(off, effective_limits(off), 999, at) is None

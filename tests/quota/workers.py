@@ -13,7 +13,8 @@ import psycopg
 from tasks.core.errors import QuotaExhausted
 from tasks.eia.client import ClientSettings, EiaClient
 from tasks.quota.budget import CostPolicy, EffectiveLimits
-from tasks.quota.ledger import UsageLedger, reserve_request_sync
+from tasks.quota.ledger import UsageLedger
+from tasks.quota.reserve import reserve_request_sync
 
 
 def send_until_refused(

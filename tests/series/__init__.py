@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Tests of the series use case."""

@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Tests of the EIA stand-in itself."""

@@ -766,4 +766,4 @@ def test_the_server_url_is_unknown_until_it_starts() -> None:
 
 
 def test_samples_dir_default_is_the_packaged_copy() -> None:
-    assert Path(__file__).resolve().parents[2] / "tasks" / "eia" / "samples" == SAMPLES_DIR
+    assert Path(__file__).resolve().parents[2] / "tasks" / "standin" / "samples" == SAMPLES_DIR

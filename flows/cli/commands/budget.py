@@ -33,7 +33,7 @@ def set_cmd(amount: Annotated[str, typer.Argument(help="Monthly budget in USD, e
     from blocks import COST_POLICY_BLOCK, EiaCostPolicy
     from flows.cli.app import _actor, _dsn, _guard, out
     from flows.settings import load_block
-    from tasks.quota.ledger import write_audit
+    from tasks.store.audit import write_audit
     from tasks.store.database import connect
 
     value = _amount(amount)

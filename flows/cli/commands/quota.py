@@ -17,7 +17,7 @@ import typer
 
 if TYPE_CHECKING:
     from tasks.quota.budget import CostPolicy
-    from tasks.quota.ledger import QuotaStatus
+    from tasks.quota.status import QuotaStatus
 
 NAME = "quota"
 app = typer.Typer(help="Show or reset the EIA request quotas (usage ledger).", no_args_is_help=True)
@@ -43,7 +43,7 @@ def cost_context() -> tuple[str, str, CostPolicy]:
 
 
 def read_status(now: datetime | None = None) -> QuotaStatus:
-    from tasks.quota.ledger import quota_status
+    from tasks.quota.status import quota_status
     from tasks.store.database import connect
 
     dsn, tenant, policy = cost_context()
@@ -103,7 +103,7 @@ def reset_cmd(
 ) -> None:
     """Reset quota tracking (audited); counts, spend and history are kept."""
     from flows.cli.app import _actor, _guard, console, out
-    from tasks.quota.ledger import reset_quota
+    from tasks.quota.reset import reset_quota
     from tasks.store.database import connect
 
     if not (hour or day):
