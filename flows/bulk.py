@@ -18,7 +18,7 @@ from typing import Any, Final
 from prefect import State, flow, get_run_logger
 
 from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
-from flows._run import begin_ingestion_run, end_ingestion_run
+from flows._run import ProgressArtifact, begin_ingestion_run, end_ingestion_run
 from flows.settings import RunSettings, bulk_url, load_run_settings
 from tasks.bulk import (
     DEFAULT_BATCH_SIZE,
@@ -117,8 +117,31 @@ def _check_parameters(
     return None
 
 
-def _progress(enabled: bool) -> LoadProgress:
-    return RichProgress() if enabled else LogProgress(get_run_logger(), every_s=30.0)
+class _WithArtifact:
+    """The terminal or log progress, plus the run's progress artifact (compressed bytes read of the dataset)."""
+
+    def __init__(self, inner: LoadProgress, artifact: ProgressArtifact) -> None:
+        self._inner, self._artifact, self._total = inner, artifact, 0
+
+    def start(self, dataset: str, *, compressed_total: int, lines_total: int | None, first_line: int) -> None:
+        self._total = compressed_total
+        self._artifact.description = f"{FLOW_NAME}: {dataset}, compressed bytes read"
+        self._inner.start(dataset, compressed_total=compressed_total, lines_total=lines_total, first_line=first_line)
+        self._artifact.update(0.0, force=True)
+
+    def committed(self, *, rows: int, lines: int, compressed: int) -> None:
+        self._inner.committed(rows=rows, lines=lines, compressed=compressed)
+        self._artifact.update(100.0 * compressed / self._total if self._total else 0.0)
+
+    def finish(self) -> None:
+        self._inner.finish()
+        self._artifact.done()
+
+
+def _progress(enabled: bool, code: str) -> LoadProgress:
+    inner: LoadProgress = RichProgress() if enabled else LogProgress(get_run_logger(), every_s=30.0)
+    key = "eia-bulk-progress-" + "".join(c if c.isalnum() else "-" for c in code.lower())
+    return _WithArtifact(inner, ProgressArtifact(key, f"{FLOW_NAME}: {code}"))
 
 
 async def _ingest_dataset(
@@ -214,7 +237,7 @@ async def _ingest_dataset(
             config,
             kafka.bulk_topic if kafka else None,
             kafka.dlq_topic if kafka else None,
-            _progress(options.progress),
+            _progress(options.progress, code),
         )
         report.status, report.counts, report.batches, report.lines = load.status, load.counts, load.batches, load.lines
         report.total_counts, report.failed_checks = load.total_counts, load.failed_checks
@@ -343,7 +366,7 @@ async def ingest_eia_bulk(
     success = (
         ", ".join(f"{r.dataset} {r.status}" for r in reports)
         + f": {c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged, "
-        f"{quarantine_summary(reasons)}, {c.skipped} skipped from {c.received} rows"
+        f"{quarantine_summary(reasons)}, {c.skipped} skipped from {c.received} observations"
     )
     summary.series = sum(r.lines for r in reports)
     summary.requests = manifest_requests + sum(r.requests for r in reports)

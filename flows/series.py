@@ -13,17 +13,19 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
+from prefect.exceptions import CancelledRun
 from prefect.states import Failed
 from prefect.tasks import exponential_backoff
 
 from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
-from flows._run import begin_ingestion_run, end_ingestion_run, publish_report
+from flows._run import ProgressArtifact, begin_ingestion_run, end_ingestion_run, publish_report
 from flows.settings import RunSettings, load_run_settings
 from tasks.core import EiaAuthError, EiaBreakerOpen, EiaError, QuotaExhausted, install_logging_filter, scrub_text
-from tasks.eia import EiaClient, LimitsMissing, fetch_all_pages
+from tasks.core.errors import EiaRunStopped, stop_cause
+from tasks.eia import EiaClient, EiaPage, FetchOutcome, LimitsMissing, fetch_all_pages
 from tasks.load import DEFAULT_MAX_QUARANTINE_SHARE, check_share, quarantine_summary
 from tasks.load.tasks import publish_outbox_task
-from tasks.quota import UsageLedger, breaker_status, seconds_until_trial, shared_breaker
+from tasks.quota import LedgerUnavailable, UsageLedger, breaker_status, seconds_until_trial, shared_breaker
 from tasks.series import EntryReport, FetchRequest, api_targets, markdown_summary, merged_reasons, table_rows
 from tasks.series.tasks import (
     fetch_page_task,
@@ -35,7 +37,7 @@ from tasks.store import BatchContext, Counts, DatabaseUnavailable, connect
 
 FLOW_NAME = "ingest_eia_series_timescale"
 # Errors after which no other request can succeed: stop the whole run at once.
-FATAL = (EiaAuthError, EiaBreakerOpen, LimitsMissing, QuotaExhausted, DatabaseUnavailable)
+FATAL = (EiaAuthError, EiaBreakerOpen, LimitsMissing, QuotaExhausted, LedgerUnavailable, DatabaseUnavailable)
 
 
 @dataclass(slots=True)
@@ -55,15 +57,14 @@ def run_result(state: State[Any]) -> SeriesRunResult | None:
     return data if isinstance(data, SeriesRunResult) else None
 
 
-async def _run_entry(
-    request: FetchRequest,
-    client: EiaClient,
-    settings: RunSettings,
-    run_id: str,
-    db_lock: asyncio.Lock,
-    max_quarantine_share: float,
-) -> EntryReport:
-    report = EntryReport(request.key)
+@dataclass(slots=True)
+class _Stop:
+    """The run's first fatal fault: it stops every request not yet sent, and fails the run."""
+
+    error: BaseException | None = None
+
+
+async def _fetch(client: EiaClient, request: FetchRequest, settings: RunSettings) -> FetchOutcome:
     fetch = fetch_page_task.with_options(
         retries=settings.retry.retries,
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.retry.base_delay_s)
@@ -71,14 +72,44 @@ async def _run_entry(
         else 0,
         retry_jitter_factor=settings.retry.jitter_factor,
     )
+
+    async def page(offset: int, length: int) -> EiaPage:
+        fetched = await fetch(client, request, offset, length)
+        if isinstance(fetched, State):  # the task ended Cancelled: the run stopped before it was sent
+            raise EiaRunStopped(client.stopped or "stopped")
+        return fetched
+
+    return await fetch_all_pages(page, page_size=settings.client.page_size, label=request.key)
+
+
+async def _run_entry(
+    request: FetchRequest,
+    client: EiaClient,
+    settings: RunSettings,
+    run_id: str,
+    db_lock: asyncio.Lock,
+    max_quarantine_share: float,
+    stop: _Stop,
+) -> EntryReport:
+    """One planned request, start to end. Never raises an expected fault: the report says what happened.
+
+    A fatal fault (a rejected key, an open breaker, an exhausted quota, ...) stops the client, so the
+    other entries' requests not yet sent end "not run" instead of being cancelled mid-flight.
+    """
+    report = EntryReport(request.key)
+    if client.stopped is not None:
+        report.not_run = client.stopped
+        return report
     try:
-        outcome = await fetch_all_pages(
-            lambda offset, length: fetch(client, request, offset, length),
-            page_size=settings.client.page_size,
-            label=request.key,
-        )
-    except FATAL:
-        raise
+        outcome = await _fetch(client, request, settings)
+    except (EiaRunStopped, CancelledRun):
+        report.not_run = client.stopped or "stopped"
+        return report
+    except FATAL as exc:
+        report.error = scrub_text(str(exc))
+        stop.error = stop.error or exc
+        client.stop(stop_cause(exc))
+        return report
     except EiaError as exc:
         report.error = scrub_text(str(exc))
         return report
@@ -86,11 +117,17 @@ async def _run_entry(
     result = await asyncio.to_thread(normalize_fetched_task, request, outcome)
     ctx = BatchContext.new(settings.tenant_id, run_id, FLOW_NAME)
     targets = api_targets(settings.kafka, request.entry.route if request.entry else None)
-    # One batch merges at a time: merges are short, and this keeps partition creation and Soda calm.
-    async with db_lock:
-        batch = await asyncio.to_thread(
-            load_batch_task, settings.dsn, ctx, result, targets, settings.retention_years, max_quarantine_share
-        )
+    try:
+        # One batch merges at a time: merges are short, and this keeps partition creation and Soda calm.
+        async with db_lock:
+            batch = await asyncio.to_thread(
+                load_batch_task, settings.dsn, ctx, result, targets, settings.retention_years, max_quarantine_share
+            )
+    except DatabaseUnavailable as exc:
+        report.error = scrub_text(str(exc))
+        stop.error = stop.error or exc
+        client.stop(stop_cause(exc))
+        return report
     report.counts, report.failed_checks = batch.counts, batch.failed_checks
     report.quarantined_by_reason, report.blocked = batch.quarantined_by_reason, batch.blocked
     return report
@@ -169,8 +206,7 @@ async def ingest_eia_series_timescale(
         sum(r.kind == "route" for r in plan),
         sum(r.kind == "seriesid" for r in plan),
     )
-    reports: list[EntryReport] = []
-    fatal: BaseException | None = None
+    stop = _Stop()
     db_lock = asyncio.Lock()
     if plan:
         await _wait_for_breaker_trial(settings, log)
@@ -182,20 +218,26 @@ async def ingest_eia_series_timescale(
             EiaClient(settings.client, breaker, reserve=ledger.reserve, on_request=ledger.record) as client,
         ):
             ledger.watch(client.limiter)
+            progress = ProgressArtifact("eia-series-progress", f"{FLOW_NAME}: catalog entries and series ids done")
+            done = 0
+
+            async def entry(request: FetchRequest) -> EntryReport:
+                nonlocal done
+                report = await _run_entry(request, client, settings, run_id, db_lock, max_quarantine_share, stop)
+                done += 1
+                progress.update(100.0 * done / len(plan))
+                return report
+
             try:
+                progress.update(0.0, force=True)
+                # Every planned request gets its report, in plan order, whatever happens to the others.
                 async with asyncio.TaskGroup() as group:
-                    jobs = [
-                        group.create_task(_run_entry(r, client, settings, run_id, db_lock, max_quarantine_share))
-                        for r in plan
-                    ]
-            except* FATAL as errors:
-                fatal = errors.exceptions[0]
+                    jobs = [group.create_task(entry(r)) for r in plan]
             finally:
                 summary.requests = client.requests_sent
-    if fatal is None:
-        reports = [j.result() for j in jobs]
-    else:
-        reports = [j.result() for j in jobs if j.done() and not j.cancelled() and j.exception() is None]
+                progress.done()
+    reports = [j.result() for j in jobs]
+    fatal = stop.error
 
     for r in reports:
         summary.counts.add(r.counts)
@@ -215,7 +257,8 @@ async def ingest_eia_series_timescale(
     c = summary.counts
     success = (
         f"{c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged, "
-        f"{quarantine_summary(merged_reasons(reports))} from {c.received} rows"
+        f"{quarantine_summary(merged_reasons(reports))} from {c.received} observations "
+        f"({sum(r.fetched for r in reports)} API rows)"
     )
     summary.details = {"kafka": published, "problems": [r.key for r in problems]}
 

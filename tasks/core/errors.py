@@ -7,7 +7,7 @@ the circuit breaker; fatal ones stop the run at once with a message naming what 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 
 class EiaError(Exception):
@@ -71,6 +71,20 @@ class EiaBreakerOpen(EiaError):
     kind = "breaker_open"
 
 
+class EiaRunStopped(EiaError):
+    """The run was stopped by a fatal fault of another request: this one was never sent.
+
+    `cause` says why in a few words ("breaker open", "API key rejected", ...); not transient, never
+    counted by the breaker, never retried.
+    """
+
+    kind = "stopped"
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(f"not run: {cause}")
+        self.cause = cause
+
+
 class QuotaExhausted(EiaError):
     """The usage ledger refused to reserve a request: an hourly or daily quota is used up.
 
@@ -112,3 +126,20 @@ EXCHANGE_ERRORS: tuple[type[EiaError], ...] = (
     EiaNotFound,
     EiaRequestError,
 )
+
+
+# What a fatal fault means for the requests not yet sent, in the words the run report uses.
+STOP_CAUSES: Final[dict[str, str]] = {
+    "auth": "API key rejected",
+    "breaker_open": "breaker open",
+    "quota": "quota exhausted",
+    "config": "Prefect limits missing",
+    "ledger": "usage ledger unavailable",
+    "database": "database unavailable",
+}
+
+
+def stop_cause(error: BaseException) -> str:
+    """The few words saying why the rest of a run was not sent after `error` (its `kind`, in words)."""
+    kind = getattr(error, "kind", None)
+    return STOP_CAUSES.get(kind, kind) if isinstance(kind, str) else "a fatal error"

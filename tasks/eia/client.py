@@ -33,6 +33,7 @@ from tasks.core.errors import (
     EiaNotFound,
     EiaRateLimited,
     EiaRequestError,
+    EiaRunStopped,
     EiaServerError,
     EiaTimeout,
 )
@@ -129,6 +130,9 @@ class Breaker(Protocol):
     @property
     def opened_at(self) -> datetime | None: ...
 
+    @property
+    def current_state(self) -> str: ...
+
     def calling(self) -> contextlib.AbstractContextManager[Any]: ...
 
 
@@ -153,6 +157,7 @@ class EiaClient:
         self.breaker = breaker
         self.limiter = AdaptiveLimiter(settings.requests_per_second, settings.burst)
         self.requests_sent = 0
+        self.stopped: str | None = None  # why the run's remaining requests are not sent (see `stop`)
         self.records: list[RequestRecord] = []
         self._sent: set[tuple[str, tuple[tuple[str, str], ...]]] = set()  # what was sent, to mark retries
         self._on_request = on_request
@@ -200,8 +205,57 @@ class EiaClient:
 
     # -- one HTTP exchange -------------------------------------------------------------------
 
+    def stop(self, cause: str) -> None:
+        """Stops the run's remaining requests: each one not yet sent raises `EiaRunStopped(cause)` instead.
+
+        Called once another request hit a fault after which no request can succeed (a rejected key, an
+        open breaker, an exhausted quota): requests waiting for a slot or the rate limit then leave
+        without sending, and nothing half-sent is cut off.
+        """
+        if self.stopped is None:
+            self.stopped = cause
+
+    def _raise_if_stopped(self) -> None:
+        if self.stopped is not None:
+            raise EiaRunStopped(self.stopped)
+
+    def _breaker_open_error(self) -> EiaBreakerOpen:
+        assert self.breaker is not None
+        return EiaBreakerOpen(
+            f"the EIA circuit breaker '{self.breaker.name}' is open after repeated EIA failures "
+            f"(opened at {self.breaker.opened_at}); calls fail fast for "
+            f"{self.breaker.reset_timeout:g}s before a trial request. "
+            "Check `eia breaker status`; `eia breaker reset` closes it."
+        )
+
+    def _fail_fast_if_open(self) -> None:
+        """An open breaker fails a request before it waits for a slot or the rate limit."""
+        breaker = self.breaker
+        if breaker is None or breaker.current_state != pybreaker.STATE_OPEN or breaker.opened_at is None:
+            return
+        if (datetime.now(UTC) - breaker.opened_at).total_seconds() < breaker.reset_timeout:
+            raise self._breaker_open_error()
+
     async def _exchange(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
-        """Sends one request and classifies the answer; raises the taxonomy's errors."""
+        """One request in its slot, paced right before it is sent and guarded by the breaker.
+
+        The breaker sees only requests that are sent: a request the run stopped while it waited never
+        reaches it, so it can neither count as a failure nor close a half-open breaker.
+        """
+        async with self._slot():
+            # Paced inside the slot, right before the send: admission by the rate limit is the start.
+            await self._pace()
+            self._raise_if_stopped()
+            if self.breaker is None:
+                return await self._send(path, params)
+            try:
+                with self.breaker.calling():
+                    return await self._send(path, params)
+            except pybreaker.CircuitBreakerError:
+                raise self._breaker_open_error() from None
+
+    async def _send(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+        """Reserves the request, sends it and classifies the answer; raises the taxonomy's errors."""
         query: list[tuple[str, str | int | float | bool | None]] = [*params, ("api_key", self.settings.api_key)]
         started = time.perf_counter()
         status: int | None = None
@@ -209,34 +263,30 @@ class EiaClient:
         kind: str | None = None
         sent = retry = False
         try:
-            async with self._slot():
-                # Paced inside the slot, right before the send: admission by the rate limit is the start.
-                await self._pace()
-                if self._reserve is not None:
-                    await self._reserve()
-                sent = True
-                self.requests_sent += 1
-                started = time.perf_counter()  # EIA's latency: not the slot wait, pacing or the reservation
-                request_key = (path, tuple(params))
-                retry = request_key in self._sent
-                self._sent.add(request_key)
-                try:
-                    async with self._http.stream("GET", path, params=query) as response:
-                        status = response.status_code
-                        chunks: list[bytes] = []
-                        async for chunk in response.aiter_bytes():
-                            size += len(chunk)
-                            if size > self.settings.max_body_bytes:
-                                raise EiaMalformedResponse(
-                                    f"EIA response for {path} exceeds the {self.settings.max_body_bytes}-byte cap"
-                                )
-                            chunks.append(chunk)
-                except httpx.TimeoutException:
-                    raise EiaTimeout(f"EIA request {path} timed out after {self.settings.timeout_s:g}s") from None
-                except httpx.TransportError as exc:
-                    raise EiaServerError(
-                        f"EIA request {path} failed: {type(exc).__name__}: {scrub_text(str(exc))}"
-                    ) from None
+            if self._reserve is not None:
+                await self._reserve()
+            sent = True
+            self.requests_sent += 1
+            started = time.perf_counter()  # EIA's latency: not the slot wait, pacing or the reservation
+            request_key = (path, tuple(params))
+            retry = request_key in self._sent
+            self._sent.add(request_key)
+            try:
+                async with self._http.stream("GET", path, params=query) as response:
+                    status = response.status_code
+                    chunks: list[bytes] = []
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > self.settings.max_body_bytes:
+                            raise EiaMalformedResponse(
+                                f"EIA response for {path} exceeds the {self.settings.max_body_bytes}-byte cap"
+                            )
+                        chunks.append(chunk)
+            except httpx.TimeoutException:
+                raise EiaTimeout(f"EIA request {path} timed out after {self.settings.timeout_s:g}s") from None
+            except httpx.TransportError as exc:
+                failure = f"{type(exc).__name__}: {scrub_text(str(exc))}"
+                raise EiaServerError(f"EIA request {path} failed: {failure}") from None
             return self._classify(path, response, b"".join(chunks))
         except _Throttled:
             kind = "rate_limited"
@@ -288,20 +338,10 @@ class EiaClient:
         """One logical request: guarded by the breaker, paced, waiting out throttling."""
         waits = 0
         while True:
+            self._raise_if_stopped()
+            self._fail_fast_if_open()
             try:
-                if self.breaker is None:
-                    body = await self._exchange(path, params)
-                else:
-                    try:
-                        with self.breaker.calling():
-                            body = await self._exchange(path, params)
-                    except pybreaker.CircuitBreakerError:
-                        raise EiaBreakerOpen(
-                            f"the EIA circuit breaker '{self.breaker.name}' is open after repeated EIA failures "
-                            f"(opened at {self.breaker.opened_at}); calls fail fast for "
-                            f"{self.breaker.reset_timeout:g}s before a trial request. "
-                            "Check `eia breaker status`; `eia breaker reset` closes it."
-                        ) from None
+                body = await self._exchange(path, params)
             except _Throttled as throttled:
                 self.limiter.on_throttled()
                 waits += 1

@@ -19,18 +19,24 @@ from tasks.core.redact import scrub, scrub_text
 from tasks.quality.gate import EXAMPLE_COLUMNS, GateResult
 from tasks.quality.rules import rule
 
-ARTIFACT_PREFIX: Final = "eia-quality-"
 # Prefect artifact keys may hold lowercase letters, digits and dashes only.
 _NOT_KEY: Final = re.compile(r"[^a-z0-9-]+")
-# Columns of the artifact's table: the check, then one example row's fields.
-CHECK_COLUMNS: Final = ("check", "severity", "outcome", "offending_rows", "threshold", "example")
+# The flows whose batches get a quality artifact, by the short name their artifact key carries.
+_FLOW_KINDS: Final = {
+    "ingest_eia_series_timescale": "series",
+    "ingest_eia_bulk": "bulk",
+    "eia_quarantine_replay": "replay",
+}
+# Columns of the artifact's table: the batch and the check, then one example row's fields.
+CHECK_COLUMNS: Final = ("batch", "check", "severity", "outcome", "offending_rows", "threshold", "example")
 TABLE_COLUMNS: Final = (*CHECK_COLUMNS, *EXAMPLE_COLUMNS)
 
 
-def artifact_key(batch_id: str) -> str:
-    """`eia-quality-<batch>`, made of lowercase letters, digits and dashes."""
-    slug = _NOT_KEY.sub("-", batch_id.lower()).strip("-") or "batch"
-    return f"{ARTIFACT_PREFIX}{slug}"
+def artifact_key(flow_name: str) -> str:
+    """One stable key per flow, e.g. `eia-series-batch-quality`: the UI shows one card per flow with each
+    batch's report in its history (a key per batch would pile up cards); the batch is in the content."""
+    kind = _FLOW_KINDS.get(flow_name) or _NOT_KEY.sub("-", flow_name.lower()).strip("-") or "flow"
+    return f"eia-{kind}-batch-quality"
 
 
 def _number(value: float | None) -> str:
@@ -68,6 +74,7 @@ def quality_artifact(
             f"| {check.name} | {check.severity} | {check.outcome} | {_number(check.measured)} | {description} |"
         )
         base = {
+            "batch": batch_id,
             "check": check.name,
             "severity": check.severity,
             "outcome": check.outcome,
@@ -95,9 +102,9 @@ class QualityReport:
     rows: list[dict[str, Any]]
 
 
-def batch_quality_report(batch_id: str, result: GateResult) -> QualityReport | None:
+def batch_quality_report(batch_id: str, result: GateResult, flow_name: str) -> QualityReport | None:
     """The artifact of a batch where a check failed, warned or errored; None when every check passed."""
     if not (result.failed or result.warned):
         return None
     markdown, rows = quality_artifact(result, result.examples, batch_id=batch_id)
-    return QualityReport(artifact_key(batch_id), markdown, rows)
+    return QualityReport(artifact_key(flow_name), markdown, rows)

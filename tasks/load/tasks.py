@@ -17,6 +17,7 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext, TaskRunContext
+from prefect.runtime import flow_run
 
 from tasks.load.artifact import batch_quality_report
 from tasks.load.batch import BatchOutcome
@@ -26,12 +27,11 @@ from tasks.quality.gate import GateResult
 log = logging.getLogger(__name__)
 
 
-def create_quality_artifact(batch_id: str, result: GateResult) -> UUID | None:
-    """Creates the batch's table artifact `eia-quality-<batch>` when a check failed, warned or errored.
-
-    Returns the artifact's id, or None for a batch whose checks all passed (nothing to report).
+def create_quality_artifact(batch_id: str, result: GateResult, flow_name: str) -> UUID | None:
+    """Creates the batch's table artifact (key `eia-<flow>-batch-quality`) when a check failed, warned or
+    errored. Returns the artifact's id, or None for a batch whose checks all passed (nothing to report).
     """
-    report = batch_quality_report(batch_id, result)
+    report = batch_quality_report(batch_id, result, flow_name)
     if report is None:
         return None
     created = create_table_artifact(table=report.rows, key=report.key, description=report.markdown)
@@ -46,10 +46,12 @@ def report_batch_quality(outcome: BatchOutcome) -> UUID | None:
     The data is safe by the time this runs, so a Prefect API hiccup here is logged, never raised: it
     must not fail (and retry) a load that has succeeded.
     """
-    if outcome.gate is None or not (FlowRunContext.get() or TaskRunContext.get()):
+    run = FlowRunContext.get()
+    if outcome.gate is None or not (run or TaskRunContext.get()):
         return None  # outside a run (a library call, a test) there is no UI page to attach it to
+    flow_name = run.flow.name if run is not None and run.flow is not None else (flow_run.get_flow_name() or "flow")
     try:
-        return create_quality_artifact(outcome.batch_id, outcome.gate)
+        return create_quality_artifact(outcome.batch_id, outcome.gate, flow_name)
     except Exception as exc:
         log.warning("quality artifact for batch %s not published: %s", outcome.batch_id, exc)
         return None

@@ -1,5 +1,9 @@
 """Run reports: the markdown and table artifacts a user sees in the Prefect UI for each run.
 
+One vocabulary: **API rows** are what EIA sent (rows of a response); **observations** are what the
+table holds (one per API row and data column, so an API row with two data columns gives two). The
+summary's totals are the sums of its table's columns.
+
 Built from plain values (no secrets reach here; text is scrubbed once more on the way out, by
 `flows._run.publish_report`, which hands them to Prefect).
 """
@@ -25,17 +29,20 @@ class EntryReport:
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     blocked: str | None = None  # the gate blocked the entry's batch as a whole
     error: str | None = None
+    not_run: str | None = None  # why the entry was never sent: another request's fatal fault stopped the run
     total_disagreed: bool = False
 
     @property
     def failed(self) -> bool:
-        """The entry did not load: an error, or a blocked batch. Quarantined rows alone are no failure."""
-        return self.error is not None or self.blocked is not None
+        """The entry did not load: an error, a blocked batch, or not run. Quarantined rows alone are no failure."""
+        return self.error is not None or self.blocked is not None or self.not_run is not None
 
     @property
     def status(self) -> str:
         if self.error:
             return "error"
+        if self.not_run:
+            return f"not run: {self.not_run}"
         if self.blocked:
             return "blocked"
         return f"quarantined {self.counts.quarantined}" if self.counts.quarantined else "ok"
@@ -44,6 +51,8 @@ class EntryReport:
     def detail(self) -> str:
         if self.error:
             return self.error
+        if self.not_run:
+            return "another request's fatal fault stopped the run before this one was sent"
         if self.blocked:
             return f"the quality gate blocked the batch: {self.blocked}"
         return quarantine_summary(self.quarantined_by_reason) if self.counts.quarantined else ""
@@ -59,13 +68,15 @@ def merged_reasons(entries: Sequence[EntryReport]) -> dict[str, int]:
 
 
 def table_rows(entries: Sequence[EntryReport]) -> list[dict[str, Any]]:
+    """One row per planned entry, in plan order, whatever happened to it."""
     return [
         {
-            "series": e.key,
+            "entry": e.key,
             "status": e.status,
             "pages": e.pages,
-            "fetched": e.fetched,
-            "loaded": e.counts.inserted,
+            "api_rows": e.fetched,
+            "observations": e.counts.received,
+            "inserted": e.counts.inserted,
             "updated": e.counts.updated,
             "unchanged": e.counts.unchanged,
             "quarantined": e.counts.quarantined,
@@ -79,19 +90,21 @@ def table_rows(entries: Sequence[EntryReport]) -> list[dict[str, Any]]:
 def markdown_summary(
     title: str, entries: Sequence[EntryReport], totals: Counts, *, requests: int, kafka: str, status: str
 ) -> str:
+    api_rows = sum(e.fetched for e in entries)
+    not_run = [e for e in entries if e.not_run]
     lines = [
         f"# {title}",
         "",
         f"**Status:** {status}  ",
-        f"**Series/requests planned:** {len(entries)}  ",
+        f"**Entries planned:** {len(entries)} ({len(entries) - len(not_run)} run, {len(not_run)} not run)  ",
         f"**EIA requests used:** {requests}  ",
         f"**Quarantined:** {quarantine_summary(merged_reasons(entries))}  ",
         f"**Kafka:** {kafka}",
         "",
-        "| fetched | loaded | updated | unchanged | quarantined | skipped |",
-        "|---:|---:|---:|---:|---:|---:|",
-        f"| {totals.received} | {totals.inserted} | {totals.updated} | {totals.unchanged} | {totals.quarantined} "
-        f"| {totals.skipped} |",
+        "| API rows | observations | inserted | updated | unchanged | quarantined | skipped |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {api_rows} | {totals.received} | {totals.inserted} | {totals.updated} | {totals.unchanged} "
+        f"| {totals.quarantined} | {totals.skipped} |",
     ]
     problems = [e for e in entries if e.failed]
     if problems:
@@ -99,6 +112,6 @@ def markdown_summary(
         lines += [f"- `{e.key}`: {e.status}: {scrub(e.detail)}" for e in problems]
     quarantined = [e for e in entries if not e.failed and e.counts.quarantined]
     if quarantined:
-        lines += ["", "## Quarantined rows", ""]
+        lines += ["", "## Quarantined observations", ""]
         lines += [f"- `{e.key}`: {scrub(e.detail)}" for e in quarantined]
     return "\n".join(lines)

@@ -15,12 +15,15 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
+from prefect.states import Cancelled
 from prefect.tasks import Task, exponential_backoff
 
-from tasks.core.errors import is_transient
+from tasks.core.errors import EiaRunStopped, is_transient
+from tasks.eia import EiaClient, EiaPage
 from tasks.load.batch import DEFAULT_MAX_QUARANTINE_SHARE, BatchOutcome, LoadTargets, load_batch
 from tasks.load.tasks import report_batch_quality
 from tasks.normalize.observation import NormalizeResult
+from tasks.series.plan import FetchRequest
 from tasks.series.steps import fetch_page, normalize_fetched, plan_series_requests
 from tasks.store.staging import BatchContext
 
@@ -50,6 +53,20 @@ def load_batch_reporting_quality(
     return outcome
 
 
+async def fetch_page_unless_stopped(
+    client: EiaClient, request: FetchRequest, offset: int, length: int
+) -> EiaPage | State[Any]:
+    """`fetch_page`, ending Cancelled (naming the cause) when the run stopped before it was sent.
+
+    A fetch another request's fatal fault kept from sending was not run: Cancelled says so in the UI,
+    where a task cancelled from outside would show Crashed, which reads as an infrastructure failure.
+    """
+    try:
+        return await fetch_page(client, request, offset, length)
+    except EiaRunStopped as stopped:
+        return Cancelled(message=f"not run: {stopped.cause}")
+
+
 # -- Prefect tasks -----------------------------------------------------------------------------
 
 plan_series_requests_task = task(name="plan-requests", cache_policy=NO_CACHE)(plan_series_requests)
@@ -61,7 +78,7 @@ fetch_page_task = task(
     retry_delay_seconds=exponential_backoff(backoff_factor=2),
     retry_jitter_factor=0.5,
     retry_condition_fn=retry_if_transient,
-)(fetch_page)
+)(fetch_page_unless_stopped)
 normalize_fetched_task = task(name="normalize", task_run_name="normalize {request.key}", cache_policy=NO_CACHE)(
     normalize_fetched
 )

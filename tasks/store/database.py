@@ -56,6 +56,8 @@ _TLS_HINTS = ("ssl", "certificate", "tls")
 class DatabaseConfigError(RuntimeError):
     """The database cannot be used as configured; the message names the setting (never the password)."""
 
+    kind = "database"  # tasks.core.errors.STOP_CAUSES: what a run reports for the requests it did not send
+
 
 class DatabaseUnavailable(DatabaseConfigError):
     """The database did not answer or went away (a restart, a failover, a network cut).

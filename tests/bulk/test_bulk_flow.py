@@ -387,6 +387,15 @@ async def test_one_unknown_unit_row_is_quarantined_the_dataset_finishes_and_a_fo
     ]
     dlq = "SELECT count(*) FROM eia_outbox WHERE kind = 'quarantine'"
     assert bulk.scalar(dlq) == 1
+    # The UI follows the load by compressed bytes read: one progress artifact per dataset, ending at 100%.
+    async with get_client() as client:
+        (progress,) = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["eia-bulk-progress-syn"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(result.run_id)]),
+            )
+        )
+    assert progress.type == "progress" and float(progress.data) == 100.0  # type: ignore[arg-type]
     # On plain PostgreSQL the monthly aggregate was refreshed after the load: it can be read and holds
     # every (series, month) of the table.
     months = """SELECT count(*) FROM (SELECT DISTINCT tenant_id, series_id, frequency, sector, area,

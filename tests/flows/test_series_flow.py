@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import pytest
 from prefect import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 from prefect.states import State
 
 from flows.series import SeriesRunResult, ingest_eia_series_timescale, run_result
@@ -256,7 +257,11 @@ async def test_a_batch_breaking_the_contract_is_quarantined_and_the_table_is_unc
     batch_id = scalar(setup.dsn, "SELECT batch_id FROM eia_batch_log WHERE NOT gate_passed")
     async with get_client() as client:
         artifacts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[artifact_key(str(batch_id))]))
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[artifact_key("ingest_eia_series_timescale")]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(result.run_id)]),
+            )
         )
     assert len(artifacts) == 1 and artifacts[0].type == "table"
     assert "unknown_unit" in str(artifacts[0].description) and "furlongs per fortnight" in str(artifacts[0].data)
+    assert str(batch_id) in str(artifacts[0].description)

@@ -86,21 +86,24 @@ def test_a_check_without_row_examples_gets_one_row() -> None:
     markdown, rows = quality_artifact(result, {})
     assert rows == [
         {
+            "batch": None,
             "check": "row_count_expected",
             "severity": "warn",
             "outcome": "warn",
             "offending_rows": 7.0,
             "threshold": None,
             "example": None,
-            **dict.fromkeys(TABLE_COLUMNS[6:]),
+            **dict.fromkeys(TABLE_COLUMNS[7:]),
         }
     ]
     assert "| row_count_expected | warn | warn | 7 |" in markdown
 
 
-def test_artifact_keys_are_lowercase_letters_digits_and_dashes() -> None:
-    assert artifact_key("20261125T195546-bb271e4a108d") == "eia-quality-20261125t195546-bb271e4a108d"
-    assert artifact_key("Batch_01:x.y") == "eia-quality-batch-01-x-y"
+def test_each_flow_has_one_stable_quality_artifact_key_made_of_lowercase_letters_digits_and_dashes() -> None:
+    assert artifact_key("ingest_eia_series_timescale") == "eia-series-batch-quality"
+    assert artifact_key("ingest_eia_bulk") == "eia-bulk-batch-quality"
+    assert artifact_key("eia_quarantine_replay") == "eia-replay-batch-quality"
+    assert artifact_key("Some_Other:flow") == "eia-some-other-flow-batch-quality"
 
 
 def test_a_clean_batch_gets_no_artifact(db: str) -> None:
@@ -108,7 +111,7 @@ def test_a_clean_batch_gets_no_artifact(db: str) -> None:
     stage(db, ctx, clean_batch())
     result = run_gate(db, ctx)
     assert result.passed and result.examples == {}
-    assert create_quality_artifact(ctx.batch_id, result) is None  # no Prefect call needed
+    assert create_quality_artifact(ctx.batch_id, result, "ingest_eia_bulk") is None  # no Prefect call needed
 
 
 @pytest.mark.slow
@@ -118,16 +121,17 @@ async def test_the_task_publishes_the_batch_table_artifact(prefect_server: None,
     # Called as the series flow calls load_batch_task: from a task run in a worker thread.
     @task(cache_policy=NO_CACHE)
     def load_like_the_flow(batch_id: str, gate_result: GateResult) -> None:
-        quality_artifact_task(batch_id, gate_result)
+        quality_artifact_task(batch_id, gate_result, "gate_report")
 
-    @flow
+    @flow(name="gate_report")
     async def gate_report() -> None:
         await asyncio.to_thread(load_like_the_flow, ctx.batch_id, result)
 
     await gate_report()
-    artifact = await Artifact.aget(artifact_key(ctx.batch_id))
+    artifact = await Artifact.aget(artifact_key("gate_report"))
     assert artifact is not None and artifact.type == "table"
     assert artifact.description is not None and "unknown_unit" in artifact.description
+    assert ctx.batch_id in artifact.description and ctx.batch_id in str(artifact.data)
     table = str(artifact.data)
     assert "value_flag_known" in table and US48_DEMAND in table and "furlongs per fortnight" in table
 
