@@ -1,9 +1,11 @@
-"""The monitoring SQL: read the durable state the monitors judge, write what they found.
+"""The monitoring's database side: read the durable state the monitors judge, write what they found.
 
 Why it exists: the computations in this package are pure; this module is the only place monitoring
-talks to PostgreSQL. It reads the run log, batch log, quality results, breaker row and the
-observation table's per-series extents, and keeps the staleness snapshot and each check's state
-(`0005_monitoring.sql`).
+talks to PostgreSQL. It reads the run log, batch log, quality results and the observation table's
+per-series extents with `select()` over the models (`tasks.store.models`), and keeps the staleness
+snapshot and each check's state (`0005_monitoring.sql`) with SQL: a snapshot replaced in one
+transaction, an upsert that remembers when a check last changed, and the completeness count joined
+to the windows passed as arrays.
 """
 
 from __future__ import annotations
@@ -15,80 +17,82 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import TupleRow
+from sqlalchemy import or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlmodel import col, func, select
 
 from tasks.monitoring.checks import Check, Transition, transitions
 from tasks.monitoring.health import RowCounts, RunRecord
 from tasks.monitoring.quality import BatchResult, CheckResult
 from tasks.monitoring.staleness import CompletenessWindow, SeriesExtent, StalenessReport
-from tasks.store.tables import (
-    BATCH_LOG,
-    MONITOR_CHECKS,
-    QUALITY_RESULTS,
-    RUN_LOG,
-    SERIES_STALENESS,
-    TIMESERIES,
-)
+from tasks.store.models import BatchLog, MonitorCheck, QualityResult, RunLog, SeriesObservation
+from tasks.store.sessions import borrowed, rows, total
+from tasks.store.tables import MONITOR_CHECKS, SERIES_STALENESS, TIMESERIES
 
 Conn = psycopg.Connection[TupleRow]
 
 
 def read_runs(conn: Conn, tenant_id: str, since: datetime) -> list[RunRecord]:
     """Runs started since `since`, every run still `running`, and each flow's newest completed run."""
-    rows = conn.execute(
-        f"""SELECT run_id, flow_name, status, started_at, ended_at FROM {RUN_LOG}
-            WHERE tenant_id = %(t)s AND (started_at >= %(since)s OR status = 'running')
-            UNION
-            SELECT * FROM (
-                SELECT DISTINCT ON (flow_name) run_id, flow_name, status, started_at, ended_at FROM {RUN_LOG}
-                WHERE tenant_id = %(t)s AND status = 'completed' AND ended_at IS NOT NULL
-                ORDER BY flow_name, ended_at DESC) newest""",
-        {"t": tenant_id, "since": since},
-    ).fetchall()
-    return [RunRecord(str(r[0]), str(r[1]), str(r[2]), r[3], r[4]) for r in rows]
+    r = RunLog
+    newest_completed = (
+        select(r.run_id)
+        .where(r.tenant_id == tenant_id, r.status == "completed", col(r.ended_at).is_not(None))
+        .ext(distinct_on(col(r.flow_name)))
+        .order_by(col(r.flow_name), col(r.ended_at).desc())
+    )
+    query = sa_select(col(r.run_id), col(r.flow_name), col(r.status), col(r.started_at), col(r.ended_at)).where(
+        col(r.tenant_id) == tenant_id,
+        or_(col(r.started_at) >= since, col(r.status) == "running", col(r.run_id).in_(newest_completed)),
+    )
+    with borrowed(conn) as session:
+        return [RunRecord(*row) for row in rows(session, query)]
 
 
 def read_row_counts(conn: Conn, tenant_id: str, since: datetime) -> RowCounts:
-    row = conn.execute(
-        f"""SELECT coalesce(sum(received), 0), coalesce(sum(inserted + updated), 0), coalesce(sum(quarantined), 0)
-            FROM {BATCH_LOG} WHERE tenant_id = %s AND created_at >= %s""",
-        (tenant_id, since),
-    ).fetchone()
-    assert row is not None
-    return RowCounts(int(row[0]), int(row[1]), int(row[2]))
+    b = BatchLog
+    query = select(total(b.received), total(b.inserted, b.updated), total(b.quarantined)).where(
+        b.tenant_id == tenant_id, col(b.created_at) >= since
+    )
+    with borrowed(conn) as session:
+        received, loaded, quarantined = session.exec(query).one()
+    return RowCounts(int(received), int(loaded), int(quarantined))
 
 
 def read_quality(conn: Conn, tenant_id: str, since: datetime) -> tuple[list[CheckResult], list[BatchResult]]:
-    checks = conn.execute(
-        f"""SELECT batch_id, check_name, severity, outcome, checked_at FROM {QUALITY_RESULTS}
-            WHERE tenant_id = %s AND checked_at >= %s""",
-        (tenant_id, since),
-    ).fetchall()
-    batches = conn.execute(
-        f"""SELECT batch_id, created_at, gate_passed, quality_score FROM {BATCH_LOG}
-            WHERE tenant_id = %s AND created_at >= %s""",
-        (tenant_id, since),
-    ).fetchall()
-    return (
-        [CheckResult(str(c[0]), str(c[1]), str(c[2]), str(c[3]), c[4]) for c in checks],
-        [BatchResult(str(b[0]), b[1], bool(b[2]), None if b[3] is None else float(b[3])) for b in batches],
+    q, b = QualityResult, BatchLog
+    checks = sa_select(col(q.batch_id), col(q.check_name), col(q.severity), col(q.outcome), col(q.checked_at)).where(
+        col(q.tenant_id) == tenant_id, col(q.checked_at) >= since
     )
+    batches = select(b.batch_id, b.created_at, b.gate_passed, b.quality_score).where(
+        b.tenant_id == tenant_id, col(b.created_at) >= since
+    )
+    with borrowed(conn) as session:
+        return (
+            [CheckResult(*row) for row in rows(session, checks)],
+            [BatchResult(*row) for row in session.exec(batches).all()],
+        )
 
 
 def read_series_extents(conn: Conn, tenant_id: str) -> list[SeriesExtent]:
     """Oldest and newest period of every series in the observation table (one grouped scan)."""
-    rows = conn.execute(
-        f"""SELECT series_id, frequency, dataset, max(period), min(period) FROM {TIMESERIES}
-            WHERE tenant_id = %s GROUP BY series_id, frequency, dataset ORDER BY series_id""",
-        (tenant_id,),
-    ).fetchall()
-    return [SeriesExtent(str(r[0]), str(r[1]), r[2], r[3], r[4]) for r in rows]
+    t = SeriesObservation
+    query = (
+        sa_select(col(t.series_id), col(t.frequency), col(t.dataset), func.max(t.period), func.min(t.period))
+        .where(col(t.tenant_id) == tenant_id)
+        .group_by(col(t.series_id), col(t.frequency), col(t.dataset))
+        .order_by(col(t.series_id))
+    )
+    with borrowed(conn) as session:
+        return [SeriesExtent(*row) for row in rows(session, query)]
 
 
 def count_received(conn: Conn, tenant_id: str, windows: Sequence[CompletenessWindow]) -> dict[str, int]:
     """Periods present per series inside its completeness window (the primary key makes them distinct)."""
     if not windows:
         return {}
-    rows = conn.execute(
+    counted = conn.execute(
         f"""SELECT w.series_id, count(t.period)
             FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS w(series_id, first_p, last_p)
             LEFT JOIN {TIMESERIES} t ON t.tenant_id = %s AND t.series_id = w.series_id
@@ -96,7 +100,7 @@ def count_received(conn: Conn, tenant_id: str, windows: Sequence[CompletenessWin
             GROUP BY w.series_id""",
         ([w.series_id for w in windows], [w.first for w in windows], [w.last for w in windows], tenant_id),
     ).fetchall()
-    return {str(r[0]): int(r[1]) for r in rows}
+    return {str(r[0]): int(r[1]) for r in counted}
 
 
 def save_staleness(conn: Conn, tenant_id: str, report: StalenessReport) -> None:
@@ -171,11 +175,22 @@ def save_checks(conn: Conn, tenant_id: str, monitor: str, checks: Sequence[Check
 
 def read_checks(conn: Conn, tenant_id: str, monitor: str | None = None) -> list[dict[str, Any]]:
     """Stored check states (for reports and tests)."""
-    rows = conn.execute(
-        f"""SELECT monitor, check_name, state, severity, value, threshold, message, changed_at, checked_at
-            FROM {MONITOR_CHECKS} WHERE tenant_id = %s AND (%s::text IS NULL OR monitor = %s)
-            ORDER BY monitor, check_name""",
-        (tenant_id, monitor, monitor),
-    ).fetchall()
-    keys = ("monitor", "check", "state", "severity", "value", "threshold", "message", "changed_at", "checked_at")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    m = MonitorCheck
+    query = select(m).where(m.tenant_id == tenant_id).order_by(col(m.monitor), col(m.check_name))
+    if monitor is not None:
+        query = query.where(m.monitor == monitor)
+    with borrowed(conn) as session:
+        return [
+            {
+                "monitor": c.monitor,
+                "check": c.check_name,
+                "state": c.state,
+                "severity": c.severity,
+                "value": c.value,
+                "threshold": c.threshold,
+                "message": c.message,
+                "changed_at": c.changed_at,
+                "checked_at": c.checked_at,
+            }
+            for c in session.exec(query).all()
+        ]

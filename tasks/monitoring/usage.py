@@ -15,8 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import literal
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlmodel import col, func
+
 from tasks.core.errors import EiaServerError, EiaTimeout
-from tasks.store.tables import USAGE_LEDGER
+from tasks.store.models import UsageHour
+from tasks.store.sessions import borrowed, rows, total
 from tasks.store.usage import ERROR_KINDS
 
 if TYPE_CHECKING:  # the window's shape and ratios stay importable without a database client
@@ -62,23 +69,30 @@ def read_request_window(
     conn: psycopg.Connection[TupleRow], tenant_id: str, since: datetime, until: datetime
 ) -> RequestWindow:
     """Sums the ledger's hour rows whose bucket starts in [date_trunc('hour', since), until)."""
-    errors = " + ".join(f"errors_{k}" for k in ERROR_KINDS)
-    unavailable = " + ".join(f"errors_{k}" for k in UNAVAILABLE_KINDS)
-    row = conn.execute(
-        f"""SELECT coalesce(sum(requests), 0), coalesce(sum(requests_2xx), 0), coalesce(sum({errors}), 0),
-                   coalesce(sum({unavailable}), 0), coalesce(sum(retries), 0), coalesce(sum(latency_sum_s), 0),
-                   coalesce(sum(latency_count), 0)
-            FROM {USAGE_LEDGER}
-            WHERE tenant_id = %s AND hour_bucket >= date_trunc('hour', %s::timestamptz, 'UTC') AND hour_bucket < %s""",
-        (tenant_id, since, until),
-    ).fetchone()
-    assert row is not None
+    u = UsageHour
+    errors_of = sa_inspect(u).columns  # the `errors_<kind>` columns, by name
+
+    query = sa_select(
+        total(col(u.requests)),
+        total(col(u.requests_2xx)),
+        total(*(errors_of[f"errors_{k}"] for k in ERROR_KINDS)),
+        total(*(errors_of[f"errors_{k}"] for k in UNAVAILABLE_KINDS)),
+        total(col(u.retries)),
+        total(col(u.latency_sum_s)),
+        total(col(u.latency_count)),
+    ).where(
+        col(u.tenant_id) == tenant_id,
+        col(u.hour_bucket) >= func.date_trunc("hour", literal(since, TIMESTAMP(timezone=True)), "UTC"),
+        col(u.hour_bucket) < until,
+    )
+    with borrowed(conn) as session:
+        requests, succeeded, errors, unavailable, retries, duration_sum_s, duration_count = rows(session, query)[0]
     return RequestWindow(
-        requests=int(row[0]),
-        succeeded=int(row[1]),
-        errors=int(row[2]),
-        unavailable=int(row[3]),
-        retries=int(row[4]),
-        duration_sum_s=float(row[5]),
-        duration_count=int(row[6]),
+        requests=int(requests),
+        succeeded=int(succeeded),
+        errors=int(errors),
+        unavailable=int(unavailable),
+        retries=int(retries),
+        duration_sum_s=float(duration_sum_s),
+        duration_count=int(duration_count),
     )

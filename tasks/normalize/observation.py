@@ -1,7 +1,9 @@
 """The observation record: the one typed definition of a row of `eia_series_timeseries`.
 
 Everything else is derived from or checked against this module: the staging COPY column list,
-the Avro schema, the Soda schema check and (by a test) the SQL DDL and the SQLModel table.
+the Avro schema and the Soda schema check derive from it; the SQLModel tables of staging and the
+observation table (`tasks/store/models.py`) are checked against it by `tests/store/test_models.py`,
+and the migrated SQL against those models.
 """
 
 from __future__ import annotations

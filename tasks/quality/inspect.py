@@ -2,22 +2,28 @@
 
 Why it exists: operators ask two questions before and after a fix: "which rows are quarantined, and
 why?" (`eia quarantine list`) and "what did each check say lately?" (`eia quality report`). Both
-answers are plain queries over `eia_series_quarantine` and `eia_quality_results`, kept here so the
-CLI stays free of SQL and the pass rate means what the gate and the monitor mean by it: passed
-checks divided by evaluated checks (a warning or an error is not a pass).
+answers are plain selects over the models of `eia_series_quarantine` and `eia_quality_results`
+(`tasks.store.models`), kept here so the CLI stays free of queries and the pass rate means what the
+gate and the monitor mean by it: passed checks divided by evaluated checks (a warning or an error is
+not a pass).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 from psycopg.rows import TupleRow
 
 from tasks.quality.rules import RULES
-from tasks.store.tables import QUALITY_RESULTS, QUARANTINE
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+
+# SQLAlchemy, SQLModel and the models are imported by the functions that read: every flow process
+# imports this package for the gate, and the ORM would cost each of them ~25 MB and 0.2 s of start-up.
 
 DEFAULT_LIMIT: Final = 50
 # The quality report's pass rate covers the checks of this many most recent gated batches.
@@ -46,15 +52,14 @@ class QuarantineEntry:
         return data
 
 
-def _filters(reason: str | None, series: str | None, tenant_id: str | None) -> tuple[str, dict[str, Any]]:
-    clauses, params = ["TRUE"], {"reason": reason, "series": series, "tenant": tenant_id}
-    if reason is not None:
-        clauses.append("q.reason = %(reason)s")
-    if series is not None:
-        clauses.append("q.series_id = %(series)s")
-    if tenant_id is not None:
-        clauses.append("q.tenant_id = %(tenant)s")
-    return " AND ".join(clauses), params
+def _filters(reason: str | None, series: str | None, tenant_id: str | None) -> list[ColumnElement[bool]]:
+    from sqlmodel import col
+
+    from tasks.store.models import QuarantinedRow
+
+    q = QuarantinedRow
+    given = ((q.reason, reason), (q.series_id, series), (q.tenant_id, tenant_id))
+    return [col(column) == value for column, value in given if value is not None]
 
 
 def list_quarantine(
@@ -66,14 +71,39 @@ def list_quarantine(
     limit: int = DEFAULT_LIMIT,
 ) -> list[QuarantineEntry]:
     """Quarantined rows matching every given filter, newest first, at most `limit` of them."""
-    where, params = _filters(reason, series, tenant_id)
-    rows = conn.execute(
-        f"""SELECT q.id, q.tenant_id, q.series_id, q.raw_period, q.raw_value, q.reason, q.detail, q.source,
-                q.dataset, q.ingest_batch_id, q.quarantined_at
-            FROM {QUARANTINE} q WHERE {where} ORDER BY q.id DESC LIMIT %(limit)s""",
-        {**params, "limit": max(0, int(limit))},
-    ).fetchall()
-    return [QuarantineEntry(*row) for row in rows]
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy.orm import defer
+    from sqlmodel import col, select
+
+    from tasks.store.models import QuarantinedRow
+    from tasks.store.sessions import borrowed
+
+    q = QuarantinedRow
+    query = (
+        select(q)
+        .options(defer(sa_inspect(q).attrs["payload"].class_attribute))  # replays read it, the list does not
+        .where(*_filters(reason, series, tenant_id))
+        .order_by(col(q.id).desc())
+        .limit(max(0, int(limit)))
+    )
+    with borrowed(conn) as session:
+        rows = session.exec(query).all()
+        return [
+            QuarantineEntry(
+                r.id,
+                r.tenant_id,
+                r.series_id,
+                r.raw_period,
+                r.raw_value,
+                r.reason,
+                r.detail,
+                r.source,
+                r.dataset,
+                r.ingest_batch_id,
+                r.quarantined_at,
+            )
+            for r in rows
+        ]
 
 
 def quarantine_counts(
@@ -84,12 +114,21 @@ def quarantine_counts(
     tenant_id: str | None = None,
 ) -> dict[str, int]:
     """Quarantined rows per reason, for the rows matching every given filter (largest first)."""
-    where, params = _filters(reason, series, tenant_id)
-    rows = conn.execute(
-        f"SELECT q.reason, count(*) FROM {QUARANTINE} q WHERE {where} GROUP BY q.reason ORDER BY 2 DESC, 1",
-        params,
-    ).fetchall()
-    return {str(r): int(n) for r, n in rows}
+    from sqlmodel import col, func, select
+
+    from tasks.store.models import QuarantinedRow
+    from tasks.store.sessions import borrowed
+
+    q = QuarantinedRow
+    rows = func.count().label("rows")
+    query = (
+        select(q.reason, rows)
+        .where(*_filters(reason, series, tenant_id))
+        .group_by(col(q.reason))
+        .order_by(rows.desc(), col(q.reason))
+    )
+    with borrowed(conn) as session:
+        return {str(r): int(n) for r, n in session.exec(query).all()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,44 +162,60 @@ def quality_report(
 ) -> list[CheckReport]:
     """Every rule of the registry, in registry order, with its latest result and its pass rate over
     the `batches` most recently checked batches (of `tenant_id`, when given)."""
-    rows = conn.execute(
-        f"""WITH recent AS (
-                SELECT r.batch_id FROM {QUALITY_RESULTS} r
-                WHERE %(tenant)s::text IS NULL OR r.tenant_id = %(tenant)s
-                GROUP BY r.batch_id ORDER BY max(r.checked_at) DESC, max(r.id) DESC LIMIT %(batches)s
-            ), results AS (
-                SELECT r.* FROM {QUALITY_RESULTS} r JOIN recent USING (batch_id)
-            ), latest AS (
-                SELECT DISTINCT ON (r.check_name) r.check_name, r.outcome, r.measured_value, r.threshold,
-                    r.checked_at, r.batch_id
-                FROM results r ORDER BY r.check_name, r.checked_at DESC, r.id DESC
-            )
-            SELECT l.check_name, l.outcome, l.measured_value, l.threshold, l.checked_at, l.batch_id,
-                s.evaluated, s.passed
-            FROM latest l JOIN (
-                SELECT r.check_name, count(*) AS evaluated, count(*) FILTER (WHERE r.outcome = 'pass') AS passed
-                FROM results r GROUP BY r.check_name
-            ) s USING (check_name)""",
-        {"tenant": tenant_id, "batches": max(1, int(batches))},
-    ).fetchall()
-    by_name = {str(row[0]): row for row in rows}
+    from sqlalchemy.dialects.postgresql import distinct_on
+    from sqlalchemy.orm import aliased
+    from sqlmodel import col, func, select
+
+    from tasks.store.models import QualityResult
+    from tasks.store.sessions import borrowed
+
+    r = QualityResult
+    recent = select(r.batch_id).where(*([r.tenant_id == tenant_id] if tenant_id is not None else []))
+    recent_batches = (
+        recent.group_by(col(r.batch_id))
+        .order_by(func.max(r.checked_at).desc(), func.max(r.id).desc())
+        .limit(max(1, int(batches)))
+        .cte("recent")
+    )
+    # The results of those batches; of each check, the newest one, and how many passed of how many.
+    results = aliased(r, select(r).join(recent_batches, col(r.batch_id) == recent_batches.c.batch_id).cte("results"))
+    newest = (
+        select(results)
+        .ext(distinct_on(col(results.check_name)))
+        .order_by(col(results.check_name), col(results.checked_at).desc(), col(results.id).desc())
+    )
+    latest = aliased(r, newest.cte("latest"))
+    totals = (
+        select(
+            results.check_name,
+            func.count().label("evaluated"),
+            func.count().filter(col(results.outcome) == "pass").label("passed"),
+        )
+        .group_by(col(results.check_name))
+        .subquery("totals")
+    )
+    query = select(latest, totals.c.evaluated, totals.c.passed).join(
+        totals, col(latest.check_name) == totals.c.check_name
+    )
+    with borrowed(conn) as session:
+        by_name = {row[0].check_name: row for row in session.exec(query).all()}
     report = []
-    for r in RULES:
-        row = by_name.get(r.name)
-        if row is None:
-            report.append(CheckReport(r.name, r.severity, r.kind, None, None, None, None, None, 0, 0))
+    for rule in RULES:
+        found = by_name.get(rule.name)
+        if found is None:
+            report.append(CheckReport(rule.name, rule.severity, rule.kind, None, None, None, None, None, 0, 0))
             continue
-        _, outcome, measured, threshold, checked_at, batch_id, evaluated, passed = row
+        result, evaluated, passed = found
         report.append(
             CheckReport(
-                r.name,
-                r.severity,
-                r.kind,
-                str(outcome),
-                None if measured is None else float(measured),
-                None if threshold is None else float(threshold),
-                checked_at,
-                str(batch_id),
+                rule.name,
+                rule.severity,
+                rule.kind,
+                result.outcome,
+                None if result.measured_value is None else float(result.measured_value),
+                None if result.threshold is None else float(result.threshold),
+                result.checked_at,
+                result.batch_id,
                 int(evaluated),
                 int(passed),
             )

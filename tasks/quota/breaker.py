@@ -174,12 +174,19 @@ class BreakerStatus:
 
 
 def breaker_status(conn: psycopg.Connection[TupleRow], name: str = DEFAULT_BREAKER) -> BreakerStatus:
-    row = conn.execute(
-        f"SELECT state, fail_counter, opened_at, updated_at FROM {BREAKER} WHERE name = %s", (name,)
-    ).fetchone()
+    # Imported here: every flow process imports this package, and the ORM costs ~25 MB of memory.
+    from sqlmodel import select
+
+    from tasks.store.models import BreakerState
+    from tasks.store.sessions import borrowed
+
+    b = BreakerState
+    with borrowed(conn) as session:
+        row = session.exec(select(b.state, b.fail_counter, b.opened_at, b.updated_at).where(b.name == name)).first()
     if row is None:
         return BreakerStatus(name, pybreaker.STATE_CLOSED, 0, None, None)
-    return BreakerStatus(name, str(row[0]), int(row[1]), row[2], row[3])
+    state, fail_counter, opened_at, updated_at = row
+    return BreakerStatus(name, state, fail_counter, opened_at, updated_at)
 
 
 def reset_breaker(conn: psycopg.Connection[TupleRow], *, actor: str, name: str = DEFAULT_BREAKER) -> BreakerStatus:

@@ -6,7 +6,11 @@ keep the schema current per flavour (`migrations`, SQL in `sql/`); a batch is CO
 (`staging`), merged with revisions and outbox rows (`merge`), or filed in quarantine idempotently
 (`quarantine`); run and batch logs (`runlog`), the audit log (`audit`), the usage ledger's columns
 (`usage`), watermarks, the monthly aggregate and an inventory of the tables. Table names are
-`tables`, one constant each.
+`tables`, one constant each. What each table is (columns, types, keys, indexes) is `models`, one
+SQLModel class per table, which the tests compare with the migrated database of each flavour; the
+read paths query the models with `select()` in the sessions of `sessions` (not imported here: the
+ORM is loaded only by the modules that read through it), while COPY, the merge and the other
+statements of the hot path stay SQL.
 
 What it never does: judge quality (the gate does), decide what to load (the use cases do), or talk
 to EIA or Kafka.
