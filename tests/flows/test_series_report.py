@@ -110,4 +110,3 @@ async def test_a_series_run_keeps_a_progress_artifact_that_ends_at_100_percent(s
     assert state.is_completed(), state.message
     (progress,) = await _artifacts(result.run_id, "eia-series-progress")
     assert progress.type == "progress" and float(progress.data) == 100.0  # type: ignore[arg-type]
-
