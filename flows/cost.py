@@ -11,15 +11,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import State, flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.events import emit_event
 from prefect.runtime import flow_run
+from prefect.states import Completed
 
 from blocks import COST_POLICY_BLOCK, DATABASE_BLOCK, EiaDatabase
 from flows._run import ensure_schema_current
 from flows.settings import load_block, load_cost_policy
-from tasks.quota import cost_events, cost_markdown, cost_table, resource_id
+from tasks.quota import QuotaStatus, cost_events, cost_markdown, cost_table, resource_id
 from tasks.quota.tasks import compute_quota_status_task, save_cost_snapshot_task
 from tasks.store import resolve_dsn
 
@@ -42,7 +43,7 @@ async def eia_cost_monitoring(
     now: datetime | None = None,
     database_block: str = DATABASE_BLOCK,
     cost_policy_block: str = COST_POLICY_BLOCK,
-) -> CostRunResult:
+) -> State[CostRunResult]:
     """Compute spend, projection, quota usage and hourly spike; record them; alert on thresholds.
 
     Args:
@@ -71,15 +72,25 @@ async def eia_cost_monitoring(
     for event in events:
         emit_event(event=event.name, resource=resource, payload=event.payload)
         log.warning("%s: %s", event.name, cost_markdown(status, []).splitlines()[0].removeprefix("# "))
-    b = status.budget
-    log.info(
-        "%s: day %d/%d requests, month spend $%s of $%s (%s%%), projected $%s",
-        status.state,
-        status.day.used,
-        status.day.limit,
-        b.spend_usd,
-        b.budget_usd,
-        b.percent_of_budget,
-        b.projected_usd,
+    names = [e.name for e in events]
+    message = run_message(status, names)
+    log.info("%s", message)
+    # The state's message is what the Prefect UI and `eia run cost` show for the run.
+    return Completed(message=message, data=CostRunResult(tenant, status.state, snapshot_id, names, status.as_dict()))
+
+
+def run_message(status: QuotaStatus, events: list[str]) -> str:
+    """The run's one-line message: the cost state and the numbers behind it."""
+    b, day = status.budget, status.day
+    return (
+        f"cost state {status.state}: month spend ${b.spend_usd} of ${b.budget_usd} ({b.percent_of_budget}%), "
+        f"projected ${b.projected_usd} ({b.projected_percent_of_budget}%) at month end; today {day.used:,} of "
+        f"{day.limit:,} requests ({day.percent}%); events: {', '.join(events) or 'none'}"
     )
-    return CostRunResult(tenant, status.state, snapshot_id, [e.name for e in events], status.as_dict())
+
+
+def cost_run_result(state: State[Any]) -> CostRunResult | None:
+    """The run's result from its final state, without re-raising."""
+    data = state.data
+    data = getattr(data, "result", data)  # a ResultRecord wraps the value
+    return data if isinstance(data, CostRunResult) else None

@@ -238,7 +238,16 @@ def _following_flows() -> list[Any]:
 
 
 def _say(console: Any, text: str) -> None:
-    console.print(f"[bold cyan]▸[/] {text}", highlight=False)
+    from rich.text import Text
+
+    # Text, not markup: ids and messages print verbatim (a series id's `:A:` is not an emoji code).
+    console.print(Text.assemble(("▸", "bold cyan"), " ", text))
+
+
+def _line(console: Any, text: str) -> None:
+    from rich.text import Text
+
+    console.print(Text(text), soft_wrap=True)
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -298,51 +307,53 @@ def judge(report: DemoReport) -> None:
 
 def print_summary(report: DemoReport, console: Any) -> None:
     from rich.table import Table
+    from rich.text import Text
 
+    # Every cell and line is a Text: data is never read as markup or emoji codes, whatever the console.
     flows = Table(title="Flows", title_justify="left")
     for column in ("flow", "status", "seconds", "result"):
         flows.add_column(column, overflow="fold")
     colour = {"completed": "green", "failed": "red"}
     for o in report.flows:
-        flows.add_row(o.flow, f"[{colour[o.status]}]{o.status}[/]", f"{o.seconds:.0f}", _short(o.message))
+        flows.add_row(
+            Text(o.flow), Text(o.status, style=colour.get(o.status, "")), f"{o.seconds:.0f}", Text(_short(o.message))
+        )
     console.print(flows)
 
     tables = Table(title="Rows per table", title_justify="left")
     tables.add_column("table")
     tables.add_column("rows", justify="right")
     for table, n in report.rows.items():
-        tables.add_row(table, f"{n:,}")
+        tables.add_row(Text(table), f"{n:,}")
     console.print(tables)
 
     q = report.quality
     score = f"{q['score']:.3f}" if q.get("score") is not None else "-"
     rate = f"{q['pass_rate']:.1%}" if q.get("pass_rate") is not None else "-"
-    console.print(
+    _line(
+        console,
         f"Quality: {q.get('passed', 0)} of {q.get('batches', 0)} batches passed the Soda gate; "
         f"mean score {score} (target {QUALITY_TARGET}); check pass rate {rate} of {q.get('checks', 0)} checks",
-        highlight=False,
     )
     if report.quarantine:
-        console.print(
-            "Quarantine: " + ", ".join(f"{reason}: {n}" for reason, n in report.quarantine.items()), highlight=False
-        )
+        _line(console, "Quarantine: " + ", ".join(f"{reason}: {n}" for reason, n in report.quarantine.items()))
     else:
-        console.print("Quarantine: empty", highlight=False)
-    console.print(f"Series loaded: {report.series}", highlight=False)
-    console.print(f"Database: {report.database}", highlight=False)
-    console.print(f"Prefect UI: {report.prefect_url.removesuffix('/api')}", highlight=False)
-    console.print(f"EIA stand-in: {report.eia_url}", highlight=False)
+        _line(console, "Quarantine: empty")
+    _line(console, f"Series loaded: {report.series}")
+    _line(console, f"Database: {report.database}")
+    _line(console, f"Prefect UI: {report.prefect_url.removesuffix('/api')}")
+    _line(console, f"EIA stand-in: {report.eia_url}")
     if report.metrics_url:
-        console.print(f"Metrics: {report.metrics_url}", highlight=False)
+        _line(console, f"Metrics: {report.metrics_url}")
         for sample in report.metrics_sample:
-            console.print(f"  {sample}", highlight=False)
+            _line(console, f"  {sample}")
     else:
-        console.print("Metrics: the collector (`eia serve`) is not part of this version yet", highlight=False)
+        _line(console, "Metrics: the collector (`eia serve`) is not part of this version yet")
     if report.ok:
-        console.print("[bold green]demo OK[/]")
+        console.print(Text("demo OK", style="bold green"))
     else:
         for problem in report.problems:
-            console.print(f"[bold red]problem:[/] {problem}", highlight=False)
+            console.print(Text.assemble(("problem:", "bold red"), " ", problem))
 
 
 def _below_error(record: logging.LogRecord) -> bool:
@@ -360,7 +371,7 @@ async def _serve_until_stopped(console: Any) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    console.print("Serving until Ctrl-C ...", highlight=False)
+    _line(console, "Serving until Ctrl-C ...")
     await stop.wait()
 
 
@@ -372,7 +383,7 @@ async def run_demo(root: Path, keep_serving: bool) -> DemoReport:
     from tasks.store.database import describe_dsn, embedded_dsn
     from tasks.store.inventory import read_inventory
 
-    console = Console()
+    console = Console(markup=False, emoji=False, highlight=False)  # ids and messages print verbatim
     report = DemoReport(root=str(root))
     _say(console, f"demo directory {root} (embedded PostgreSQL, Prefect home, logs)")
     dsn = embedded_dsn(root / "pgdata")

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import psycopg
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from pydantic import SecretStr
@@ -29,8 +30,8 @@ from blocks import (
 )
 from flows.settings import load_block
 from tasks.eia.limits import API_SLOTS, RATE_BURST, RATE_LIMIT, RATE_PER_SECOND, SLOT_LIMIT
-from tasks.store.database import connect, describe_dsn, resolve_dsn
-from tasks.store.migrations import apply_migrations
+from tasks.store.database import DATABASE_URL_ENV, connect, connection_error, describe_dsn, resolve_dsn
+from tasks.store.migrations import MigrationReport, apply_migrations
 
 
 @dataclass(slots=True)
@@ -113,12 +114,28 @@ async def ensure_limits(
     return {SLOT_LIMIT: f"{slots} slots", RATE_LIMIT: f"{rate:g} requests/s, burst {burst}"}
 
 
+def check_database(dsn: str) -> None:
+    """Fails with one line naming the setting when the database cannot be reached as configured."""
+    with connect(dsn):
+        pass
+
+
+def _migrate(dsn: str) -> MigrationReport:
+    try:
+        return apply_migrations(dsn)
+    except psycopg.OperationalError as exc:  # lost on the way: the same one line as a failed connect
+        raise connection_error(dsn, exc) from None
+
+
 async def run_init(env: Mapping[str, str] | None = None) -> InitReport:
     env = dict(os.environ if env is None else env)
+    if env.get(DATABASE_URL_ENV, "").strip():
+        # A DSN that is malformed or does not answer is never written into the block.
+        check_database(resolve_dsn(None, env))
     blocks = await ensure_blocks(env)
     database = await load_block(EiaDatabase, DATABASE_BLOCK) or EiaDatabase()  # ensure_blocks created it
     dsn = resolve_dsn(database.dsn.get_secret_value() if database.dsn else None, env)
-    migrated = apply_migrations(dsn)
+    migrated = _migrate(dsn)
     with connect(dsn, autocommit=True) as conn:
         row = conn.execute("SELECT eia_apply_retention(%s)", (database.retention_years,)).fetchone()
     limits = await ensure_limits()

@@ -179,6 +179,30 @@ class _Quiet(uvicorn.Server):
         yield
 
 
+def _address(server: uvicorn.Server) -> str:
+    """host:port a started server listens on (the port the OS chose when 0 was asked for)."""
+    for listener in server.servers:
+        for sock in listener.sockets:
+            host, port = sock.getsockname()[:2]
+            return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return f"{server.config.host}:{server.config.port}"
+
+
+async def _announce(main: uvicorn.Server, side: uvicorn.Server | None) -> None:
+    """One line saying where the service listens, once every listener is up."""
+    servers = [s for s in (main, side) if s is not None]
+    while not all(s.started for s in servers):
+        if any(s.should_exit for s in servers):
+            return
+        await asyncio.sleep(0.05)
+    metrics = f"/metrics also on http://{_address(side)}" if side is not None else "no separate metrics port"
+    logger.info(
+        "eia serve listening on http://%s (/health, /ready, /metrics, POST /admin/reset-circuit-breaker); %s",
+        _address(main),
+        metrics,
+    )
+
+
 async def serve(settings: CollectorSettings, *, host: str, port: int, metrics_port: int | None) -> None:
     """Runs the service on `port`, and /metrics alone on `metrics_port` too (None or same port: not)."""
     registry = metrics_registry(settings)
@@ -187,17 +211,19 @@ async def serve(settings: CollectorSettings, *, host: str, port: int, metrics_po
     main = uvicorn.Server(
         uvicorn.Config(create_app(settings, registry=registry), host=host, port=port, log_level="info", access_log=True)
     )
-    if metrics_port is None or metrics_port == port:
-        await main.serve()
-        return
-    side = _Quiet(
-        uvicorn.Config(
-            create_metrics_app(registry), host=host, port=metrics_port, log_level="warning", access_log=False
+    side: uvicorn.Server | None = None
+    if metrics_port is not None and metrics_port != port:
+        side = _Quiet(
+            uvicorn.Config(
+                create_metrics_app(registry), host=host, port=metrics_port, log_level="warning", access_log=False
+            )
         )
-    )
-    side_task = asyncio.create_task(side.serve())
+    announce = asyncio.create_task(_announce(main, side))
+    side_task = asyncio.create_task(side.serve()) if side is not None else None
     try:
         await main.serve()
     finally:
-        side.should_exit = True
-        await side_task
+        announce.cancel()
+        if side is not None and side_task is not None:
+            side.should_exit = True
+            await side_task

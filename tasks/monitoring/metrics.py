@@ -29,20 +29,17 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 from psycopg.rows import TupleRow
+from sqlalchemy import extract, literal
+from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlmodel import col, func, select
 
 from tasks.monitoring.health import BREAKER_STATES, INGESTION_FLOWS, HealthThresholds
 from tasks.quota.breaker import DEFAULT_BREAKER
 from tasks.quota.budget import CostPolicy
 from tasks.quota.status import ledger_totals, quota_status
 from tasks.store.database import APPLICATION_NAME, describe_dsn
-from tasks.store.tables import (
-    BATCH_LOG,
-    BREAKER,
-    OUTBOX,
-    QUALITY_RESULTS,
-    RUN_LOG,
-    SERIES_STALENESS,
-)
+from tasks.store.models import BatchLog, BreakerState, OutboxMessage, QualityResult, RunLog, SeriesStaleness
+from tasks.store.sessions import borrowed, total
 
 logger = logging.getLogger(__name__)
 
@@ -131,82 +128,78 @@ def read_snapshot(
 ) -> MetricsSnapshot:
     """Everything one scrape exports; the ledger part is read only when a cost policy is given."""
     limits = thresholds or HealthThresholds()
+    r, b, q, s, o = RunLog, BatchLog, QualityResult, SeriesStaleness, OutboxMessage
+    with borrowed(conn) as session:
+        newest = session.exec(
+            select(r.flow_name, func.max(r.ended_at))
+            .where(r.tenant_id == tenant_id, r.status == "completed")
+            .group_by(col(r.flow_name))
+        ).all()
+        finished = session.exec(
+            select(r.flow_name, r.status, func.count())
+            .where(r.tenant_id == tenant_id, r.status != "running")
+            .group_by(col(r.flow_name), col(r.status))
+        ).all()
+        running_since = session.exec(
+            select(r.flow_name, r.started_at).where(r.tenant_id == tenant_id, r.status == "running")
+        ).all()
+        latest = session.exec(
+            select(b.quality_score)
+            .where(b.tenant_id == tenant_id, col(b.quality_score).is_not(None))
+            .order_by(col(b.created_at).desc())
+            .limit(1)
+        ).first()
+        outcomes = session.exec(
+            select(q.outcome, func.count())
+            .where(q.tenant_id == tenant_id, col(q.checked_at) >= now - QUALITY_WINDOW)
+            .group_by(col(q.outcome))
+        ).all()
+        breakers = session.exec(select(BreakerState.name, BreakerState.state)).all()
+        stale, checked = session.exec(
+            select(func.count().filter(col(s.stale)), func.max(s.checked_at)).where(s.tenant_id == tenant_id)
+        ).one()
+        received, loaded, quarantined, skipped = session.exec(
+            select(total(b.received), total(b.inserted, b.updated), total(b.quarantined), total(b.skipped)).where(
+                b.tenant_id == tenant_id
+            )
+        ).one()
+        pending, oldest_age = session.exec(
+            select(
+                func.count(), extract("epoch", literal(now, TIMESTAMP(timezone=True)) - func.min(o.created_at))
+            ).where(col(o.sent_at).is_(None))
+        ).one()
+
     last = {flow: 0.0 for flow in INGESTION_FLOWS}
-    for flow, ended in conn.execute(
-        f"""SELECT flow_name, max(ended_at) FROM {RUN_LOG}
-            WHERE tenant_id = %s AND status = 'completed' GROUP BY flow_name""",
-        (tenant_id,),
-    ).fetchall():
-        last[str(flow)] = _epoch(ended)
-    finished = {
-        (str(flow), str(status)): int(n)
-        for flow, status, n in conn.execute(
-            f"""SELECT flow_name, status, count(*) FROM {RUN_LOG}
-                WHERE tenant_id = %s AND status <> 'running' GROUP BY flow_name, status""",
-            (tenant_id,),
-        ).fetchall()
-    }
+    for flow, ended in newest:
+        last[flow] = _epoch(ended)
     stuck: dict[str, int] = {flow: 0 for flow in INGESTION_FLOWS}
-    for flow, started in conn.execute(
-        f"SELECT flow_name, started_at FROM {RUN_LOG} WHERE tenant_id = %s AND status = 'running'", (tenant_id,)
-    ).fetchall():
-        stuck.setdefault(str(flow), 0)
-        if now - started > limits.stuck_limit(str(flow)):
-            stuck[str(flow)] += 1
-
-    latest = conn.execute(
-        f"""SELECT quality_score FROM {BATCH_LOG} WHERE tenant_id = %s AND quality_score IS NOT NULL
-            ORDER BY created_at DESC LIMIT 1""",
-        (tenant_id,),
-    ).fetchone()
-    outcomes = {
-        str(o): int(n)
-        for o, n in conn.execute(
-            f"""SELECT outcome, count(*) FROM {QUALITY_RESULTS} WHERE tenant_id = %s AND checked_at >= %s
-                GROUP BY outcome""",
-            (tenant_id, now - QUALITY_WINDOW),
-        ).fetchall()
-    }
-    evaluated = sum(outcomes.values())
-    breakers = {str(n): str(s) for n, s in conn.execute(f"SELECT name, state FROM {BREAKER}").fetchall()}
-    breakers.setdefault(DEFAULT_BREAKER, "closed")
-
-    stale_row = conn.execute(
-        f"SELECT count(*) FILTER (WHERE stale), max(checked_at) FROM {SERIES_STALENESS} WHERE tenant_id = %s",
-        (tenant_id,),
-    ).fetchone()
-    assert stale_row is not None
-    checked = stale_row[1]
-    rows_row = conn.execute(
-        f"""SELECT coalesce(sum(received), 0), coalesce(sum(inserted + updated), 0),
-                   coalesce(sum(quarantined), 0), coalesce(sum(skipped), 0)
-            FROM {BATCH_LOG} WHERE tenant_id = %s""",
-        (tenant_id,),
-    ).fetchone()
-    assert rows_row is not None
-    outbox = conn.execute(
-        f"SELECT count(*), extract(epoch FROM %s - min(created_at)) FROM {OUTBOX} WHERE sent_at IS NULL", (now,)
-    ).fetchone()
-    assert outbox is not None
+    for flow, started in running_since:
+        stuck.setdefault(flow, 0)
+        if now - started > limits.stuck_limit(flow):
+            stuck[flow] += 1
+    checks = {outcome: int(n) for outcome, n in outcomes}
+    evaluated = sum(checks.values())
+    states = dict(breakers)
+    states.setdefault(DEFAULT_BREAKER, "closed")
     return MetricsSnapshot(
         ledger=read_ledger(conn, tenant_id, policy, now) if policy is not None else None,
         last_success=last,
-        finished_runs=finished,
+        finished_runs={(flow, status): int(n) for flow, status, n in finished},
         stuck_runs=stuck,
-        quality_latest=None if latest is None else float(latest[0]),
-        quality_window=outcomes.get("pass", 0) / evaluated if evaluated else None,
-        quality_checks=outcomes,
-        breakers=breakers,
-        stale_series=None if checked is None else int(stale_row[0]),
+        quality_latest=None if latest is None else float(latest),
+        quality_window=checks.get("pass", 0) / evaluated if evaluated else None,
+        quality_checks=checks,
+        breakers=states,
+        stale_series=None if checked is None else int(stale),
         staleness_checked_at=None if checked is None else _epoch(checked),
         rows={
-            "received": int(rows_row[0]),
-            "loaded": int(rows_row[1]),
-            "quarantined": int(rows_row[2]),
-            "skipped": int(rows_row[3]),
+            "received": int(received),
+            "loaded": int(loaded),
+            "quarantined": int(quarantined),
+            "skipped": int(skipped),
         },
-        outbox_pending=int(outbox[0]),
-        outbox_oldest_age_s=max(0.0, float(outbox[1])) if outbox[1] is not None else 0.0,
+        outbox_pending=int(pending),
+        outbox_oldest_age_s=max(0.0, float(oldest_age)) if oldest_age is not None else 0.0,
     )
 
 
@@ -295,13 +288,15 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
     """The metric families of one snapshot (pure)."""
     if snapshot.ledger is not None:
         yield from ledger_families(snapshot.ledger)
+    # No sample for a flow that never succeeded: 0 would read as "56 years ago" to `time() - x` (alerts,
+    # dashboards). The alert rules say "never ran" with absent(); the dashboard shows "never".
     yield _labelled(
         GaugeMetricFamily(
             "eia_last_ingestion_timestamp_seconds",
-            "End of the newest successful run per ingestion flow (unix time; 0 = never).",
+            "End of the newest successful run per ingestion flow (unix time; no sample until its first success).",
             labels=["flow"],
         ),
-        snapshot.last_success,
+        {flow: ended for flow, ended in snapshot.last_success.items() if ended > 0},
     )
     runs = CounterMetricFamily(
         "eia_flow_runs_finished", "Flow runs that finished, by flow and final status.", labels=["flow", "status"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate
 import pytest
 import yaml
@@ -25,6 +26,12 @@ K8S_DIR = REPO / "infra" / "k8s"
 PREFECT_POD_SPEC_KEYS = ("parallelism", "completions")
 # Custom resources kubernetes-validate has no schema for; checked structurally below.
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
+HELM_VALUES = REPO / "infra" / "helm" / "prefect-worker-values.yaml"
+# The prefect-worker chart's values.schema.json and defaults (infra/helm/prefect-worker-chart/README.md),
+# copied from the shared reference, which a checkout outside the project's workspace may not have.
+CHART_COPY = REPO / "infra" / "helm" / "prefect-worker-chart"
+SHARED_CHART = REPO.parent / "shared" / "reference" / "prefect-worker-chart"
+SECRET_REF_SUFFIXES = ("_SECRET_NAME", "_SECRET_KEY")
 
 
 def template() -> dict[str, Any]:
@@ -164,17 +171,89 @@ def test_the_secret_template_holds_placeholders_only_and_is_never_applied_with_t
     assert values and all(v.startswith("REPLACE_ME") for v in values.values()), values
 
 
+def helm_values() -> dict[str, Any]:
+    loaded = yaml.safe_load(HELM_VALUES.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def chart_schema() -> dict[str, Any]:
+    loaded = json.loads((CHART_COPY / "values.schema.json").read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def coalesce(defaults: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The chart's defaults with the user's values over them, as Helm merges them before it validates:
+    maps merge key by key, anything else replaces, and a null removes the default."""
+    merged = dict(defaults)
+    for key, value in values.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = coalesce(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def schema_errors(values: dict[str, Any]) -> list[str]:
+    validator = jsonschema.Draft7Validator(chart_schema())
+    return [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(values)]
+
+
+def test_the_helm_values_validate_against_the_current_prefect_worker_chart_schema() -> None:
+    values = helm_values()
+    defaults = yaml.safe_load((CHART_COPY / "values.yaml").read_text(encoding="utf-8"))
+    assert schema_errors(values) == []
+    # What Helm validates on `helm upgrade --install`: the defaults, our file, and the --set-file template.
+    installed = coalesce(defaults, values)
+    installed["worker"]["config"]["baseJobTemplate"]["configuration"] = TEMPLATE.read_text(encoding="utf-8")
+    assert schema_errors(installed) == []
+    worker = installed["worker"]
+    assert worker["apiConfig"] == "selfHostedServer"
+    assert worker["selfHostedServerApiConfig"]["apiUrl"].endswith(":4200/api")
+    # Auth from the Secret by name; the chart's placeholder authString is not used when existingSecret is set.
+    assert worker["selfHostedServerApiConfig"]["basicAuth"] == {
+        "enabled": True,
+        "authString": defaults["worker"]["selfHostedServerApiConfig"]["basicAuth"]["authString"],
+        "existingSecret": "prefect-api-auth",
+    }
+    assert "authString" not in values["worker"]["selfHostedServerApiConfig"]["basicAuth"]
+
+
+def test_the_chart_schema_rejects_the_keys_it_renamed() -> None:
+    old = {"worker": {"apiConfig": "server", "serverApiConfig": {"apiUrl": "http://prefect-server:4200/api"}}}
+    errors = schema_errors(old)
+    assert any("'serverApiConfig' was unexpected" in e for e in errors), errors
+    assert any(e.startswith("worker.apiConfig: 'server' is not one of") for e in errors), errors
+
+
+def test_the_chart_schema_copy_is_the_shared_reference_unchanged() -> None:
+    if not SHARED_CHART.is_dir():
+        pytest.skip(f"{SHARED_CHART} is not part of this checkout")
+    for name in ("values.schema.json", "values.yaml"):
+        assert (CHART_COPY / name).read_bytes() == (SHARED_CHART / name).read_bytes(), name
+
+
 def test_the_helm_values_point_the_worker_at_the_pool_with_secrets_by_name_only() -> None:
-    values = yaml.safe_load((REPO / "infra" / "helm" / "prefect-worker-values.yaml").read_text(encoding="utf-8"))
+    values = helm_values()
     worker = values["worker"]
     pools = {d["work_pool"]["name"] for d in prefect_yaml()["deployments"]}
     assert pools == {worker["config"]["workPool"]} and worker["config"]["type"] == "kubernetes"
     assert worker["config"]["baseJobTemplate"]["configuration"] is None  # filled by --set-file from TEMPLATE
     assert worker["image"]["prefectTag"].startswith(f"{version('prefect')}-python3.11-kubernetes")
     assert worker["cloudApiConfig"]["apiKeySecret"] == {"name": "prefect-api-key", "key": "key"}
-    for env in worker["extraEnvVars"]:  # a literal value is never a credential
-        assert "valueFrom" in env or env["value"] in {"true", "false"}, env
+    assert worker["cloudApiConfig"]["jobApiKeyPropagation"] == "secretRef"  # Jobs reference the Secret
+    env = {e["name"]: e for e in worker["extraEnvVars"]}
+    # The auth string reaches flow-run Jobs as a reference to the same Secret, never in clear.
+    auth = worker["selfHostedServerApiConfig"]["basicAuth"]["existingSecret"]
+    assert env["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_NAME"]["value"] == auth
+    assert env["PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_KEY"]["value"] == "auth-string"
+    for name, entry in env.items():  # a literal value is never a credential: a flag or a Secret's name/key
+        assert "valueFrom" in entry or entry["value"] in {"true", "false"} or name.endswith(SECRET_REF_SUFFIXES), entry
     assert worker["containerSecurityContext"]["readOnlyRootFilesystem"] is True
+    assert "extraPermissions" not in values["role"]  # no access to Secrets: nothing creates one
 
 
 def test_service_servicemonitor_and_networkpolicy_agree_with_the_collector() -> None:

@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "infra" / "prometheus"
 RULES = PROM / "eia-alerts.rules.yml"
 UNIT_TESTS = PROM / "eia-alerts.test.yml"
+# The "never ran" alerts' `for:` spans days: their tests are evaluated hourly, in a file of their own.
+UNIT_TEST_FILES = (UNIT_TESTS, PROM / "eia-alerts-never-ran.test.yml")
 CRD = ROOT / "infra" / "k8s" / "prometheus-rule.yaml"
 DASHBOARD = ROOT / "infra" / "grafana" / "eia-dashboard.json"
 
@@ -72,15 +74,16 @@ def test_promtool_accepts_the_rules_and_the_crd_copy(tmp_path: Path) -> None:
 
 @needs_promtool
 def test_promtool_unit_tests_fire_and_clear_every_alert() -> None:
-    result = subprocess.run([str(PROMTOOL), "test", "rules", str(UNIT_TESTS)], capture_output=True, text=True, cwd=PROM)
+    files = [str(f) for f in UNIT_TEST_FILES]
+    result = subprocess.run([str(PROMTOOL), "test", "rules", *files], capture_output=True, text=True, cwd=PROM)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
+    assert result.stdout.count("SUCCESS") == len(files), result.stdout
 
 
 def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
     fired: set[str] = set()
     silent: set[str] = set()
-    for case in yaml.safe_load(UNIT_TESTS.read_text())["tests"]:
+    for case in (c for f in UNIT_TEST_FILES for c in yaml.safe_load(f.read_text())["tests"]):
         for check in case["alert_rule_test"]:
             (fired if check.get("exp_alerts") else silent).add(check["alertname"])
     names = {r["alert"] for r in rules()}
@@ -144,3 +147,100 @@ def test_the_flow_names_watched_are_the_flows_own_names() -> None:
 
     assert (SERIES_FLOW, BULK_FLOW) == (SERIES, BULK)
     assert SERIES_FLOW in RULES.read_text() and BULK_FLOW in RULES.read_text()
+
+
+# --- "never ran" ------------------------------------------------------------------------------------
+
+NEVER_RAN = {  # flow -> (its staleness alert, its "never ran" alert, the least `for:`: its schedule's period)
+    SERIES_FLOW: ("EIADataStaleness", "EIASeriesIngestionNeverRan", 24 * 3600),
+    BULK_FLOW: ("EIABulkIngestionStale", "EIABulkIngestionNeverRan", 31 * 86400),
+}
+
+
+def seconds(duration: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smhd])", duration))
+
+
+def test_a_flow_that_never_succeeded_exports_no_last_ingestion_sample() -> None:
+    from tasks.monitoring.metrics import MetricsSnapshot, families
+
+    snapshot = MetricsSnapshot(
+        ledger=None,
+        last_success={SERIES_FLOW: 1_764_000_000.0, BULK_FLOW: 0.0},  # 0: the read's "no completed run"
+        finished_runs={},
+        stuck_runs={},
+        quality_latest=None,
+        quality_window=None,
+        quality_checks={},
+        breakers={"eia-api": "closed"},
+        stale_series=None,
+        staleness_checked_at=None,
+        rows={"received": 0, "loaded": 0, "quarantined": 0, "skipped": 0},
+        outbox_pending=0,
+        outbox_oldest_age_s=0.0,
+    )
+    [gauge] = [f for f in families(snapshot) if f.name == "eia_last_ingestion_timestamp_seconds"]
+    assert [(s.labels, s.value) for s in gauge.samples] == [({"flow": SERIES_FLOW}, 1_764_000_000.0)]
+
+
+def test_each_staleness_alert_has_a_never_ran_alert_of_its_own() -> None:
+    by_name = {r["alert"]: r for r in rules()}
+    for flow, (stale, never, least_for) in NEVER_RAN.items():
+        selector = f'eia_last_ingestion_timestamp_seconds{{flow="{flow}"}}'
+        assert selector in by_name[stale]["expr"] and "absent(" not in by_name[stale]["expr"], stale
+        rule = by_name[never]
+        # absent() of exactly that selector, only while the collector reads the database: a missing
+        # collector or database has its own alert and is not "never ran".
+        assert f"absent({selector})" in rule["expr"], never
+        assert "and on() (max(eia_collector_database_up) == 1)" in rule["expr"], never
+        assert seconds(rule["for"]) >= least_for, f"{never} would page a fresh install before its first run"
+        assert "never succeeded" in rule["annotations"]["summary"], never
+        assert "{{ $value" not in rule["annotations"]["description"], never  # absent()'s 1 means nothing
+
+
+@needs_promtool
+def test_the_freshness_panel_shows_never_for_a_flow_without_a_successful_run(tmp_path: Path) -> None:
+    [panel] = [
+        p for p in json.loads(DASHBOARD.read_text())["panels"] if "last successful ingestion" in p["title"].lower()
+    ]
+    mappings = panel["fieldConfig"]["defaults"]["mappings"]
+    assert {v: o["text"] for m in mappings for v, o in m["options"].items()} == {"-1": "never"}
+    exprs = [t["expr"] for t in panel["targets"]]
+    # Evaluated by promtool on a collector that has seen a series run end 600 s before t = 10m and no bulk run.
+    series = 'eia_last_ingestion_timestamp_seconds{flow="ingest_eia_series_timescale", instance="c:9090", job="j"}'
+    cases = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": 'eia_collector_database_up{instance="c:9090", job="j"}', "values": "1x20"},
+                    {"series": series, "values": "0x20"},
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": exprs[0],
+                        "eval_time": "10m",
+                        "exp_samples": [{"labels": f'{{flow="{SERIES_FLOW}"}}', "value": 600}],
+                    },
+                    {
+                        "expr": exprs[1],
+                        "eval_time": "10m",
+                        "exp_samples": [{"labels": f'{{flow="{BULK_FLOW}"}}', "value": -1}],
+                    },
+                ],
+            },
+            {  # the collector cannot read the database: not "never", but no data
+                "interval": "1m",
+                "input_series": [{"series": 'eia_collector_database_up{instance="c:9090", job="j"}', "values": "0x20"}],
+                "promql_expr_test": [{"expr": exprs[1], "eval_time": "10m", "exp_samples": []}],
+            },
+        ],
+    }
+    unit = tmp_path / "panel.test.yml"
+    unit.write_text(yaml.safe_dump(cases, sort_keys=False))
+    result = subprocess.run([str(PROMTOOL), "test", "rules", str(unit)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert panel["fieldConfig"]["defaults"]["noValue"]

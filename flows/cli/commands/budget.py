@@ -50,9 +50,9 @@ def set_cmd(amount: Annotated[str, typer.Argument(help="Monthly budget in USD, e
         return old, created
 
     def run() -> str:
-        dsn = _dsn()  # fail on a bad database setting before the block changes
-        old, created = asyncio.run(save())
-        with connect(dsn, autocommit=True) as conn:
+        # A bad or unreachable database fails before the block changes: no change goes unaudited.
+        with connect(_dsn(), autocommit=True) as conn:
+            old, created = asyncio.run(save())
             write_audit(
                 conn,
                 _actor(),
@@ -70,14 +70,17 @@ def register_run(run_app: typer.Typer) -> None:
     @run_app.command("cost")
     def run_cost() -> None:
         """Run eia_cost_monitoring locally: quota, spend, projection, spike; events on thresholds."""
-        from flows.cli.app import _run, out
-        from flows.cost import eia_cost_monitoring
+        from flows.cli.app import _run, error, out, preflight_cost
+        from flows.cost import cost_run_result, eia_cost_monitoring
 
         async def run() -> Any:
-            return await eia_cost_monitoring()
+            return await eia_cost_monitoring(return_state=True)
 
-        result = _run(run)
-        out.print(
-            f"cost check: {result.state}; snapshot {result.snapshot_id}; events: {', '.join(result.events) or 'none'}",
-            highlight=False,
-        )
+        preflight_cost()
+        state = _run(run)
+        result = cost_run_result(state)
+        if result is not None:
+            out.print(f"cost check: {state.message}; snapshot {result.snapshot_id}", soft_wrap=True)
+        if not state.is_completed():
+            error(state.message or "the cost check did not complete", label="run failed:")
+            raise typer.Exit(1)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from prefect import State
+
+if TYPE_CHECKING:  # Prefect is imported when a command runs, after its settings can be reported
+    from prefect import State
 
 
 def register_run(run_app: typer.Typer) -> None:
@@ -32,7 +34,7 @@ def register_run(run_app: typer.Typer) -> None:
     ) -> None:
         """Run ingest_eia_bulk locally; exits non-zero when a dataset fails."""
         from flows.bulk import bulk_run_result, ingest_eia_bulk
-        from flows.cli.app import _run, console, out
+        from flows.cli.app import _run, error, out, preflight_run
 
         async def run() -> State[Any]:
             state: State[Any] = await ingest_eia_bulk(
@@ -47,6 +49,7 @@ def register_run(run_app: typer.Typer) -> None:
             )
             return state
 
+        preflight_run(need_api_key=False)  # the bulk site is public: no API key needed
         state = _run(run)
         result = bulk_run_result(state)
         if result is not None:
@@ -56,9 +59,8 @@ def register_run(run_app: typer.Typer) -> None:
                     f"{r.dataset}: {r.status} (version {r.version or '-'}): {c.received} rows received, "
                     f"{c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged, "
                     f"{c.quarantined} quarantined, {c.skipped} skipped in {r.batches} batches, {r.duration_s:.1f} s",
-                    highlight=False,
                     soft_wrap=True,  # one line per dataset, whatever the terminal width: scripts parse it
                 )
         if not state.is_completed():
-            console.print(f"[bold red]run failed:[/] {state.message}", highlight=False, soft_wrap=True)
+            error(state.message or "the run did not complete", label="run failed:")
             raise typer.Exit(1)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Final, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 NAME = "deployments"
 app = typer.Typer(help="Pause, resume or list every EIA deployment (all seven flows).", no_args_is_help=True)
@@ -32,8 +32,6 @@ EIA_FLOWS: Final = (
 )
 
 T = TypeVar("T")
-out = Console()
-err = Console(stderr=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,43 +101,38 @@ async def set_paused(paused: bool) -> tuple[list[DeploymentInfo], list[tuple[Dep
     return done, failed
 
 
-def _api_url() -> str:
-    from prefect.settings import PREFECT_API_URL
-
-    return PREFECT_API_URL.value() or "the ephemeral Prefect server (PREFECT_API_URL is not set)"
-
-
 def _none_found() -> typer.Exit:
-    err.print(
-        f"[bold red]error:[/] no deployments of the EIA flows on {_api_url()}; "
-        "deploy them with `prefect deploy --all` from the repository root",
-        highlight=False,
+    from flows.cli.app import error, prefect_api_url
+
+    error(
+        f"no deployments of the EIA flows on {prefect_api_url()}; "
+        "deploy them with `prefect deploy --all` from the repository root"
     )
     return typer.Exit(1)
 
 
 def _call(coro: Coroutine[Any, Any, T]) -> T:
     """Runs a Prefect client call; an unreachable or failing API is one line on stderr and exit 2."""
-    import httpx
-    from prefect.exceptions import PrefectHTTPStatusError
+    from flows.cli.app import _guard, fail, prefect_api_url
 
     try:
-        return asyncio.run(coro)
-    except (httpx.HTTPError, PrefectHTTPStatusError, OSError) as exc:
-        err.print(f"[bold red]error:[/] cannot reach the Prefect API at {_api_url()}: {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        return _guard(lambda: asyncio.run(coro))
+    except OSError as exc:  # below HTTP: TLS files, sockets
+        fail(f"cannot reach the Prefect API at {prefect_api_url()} (PREFECT_API_URL): {exc}")
 
 
 def _change(paused: bool) -> None:
+    from flows.cli.app import error, out
+
     verb = "paused" if paused else "resumed"
     done, failed = _call(set_paused(paused))
     if not done and not failed:
         raise _none_found()
     for d in done:
-        out.print(f"{verb}: {d.full_name}", highlight=False)
+        out.print(f"{verb}: {d.full_name}")
     for d, reason in failed:
-        err.print(f"[bold red]failed:[/] {d.full_name}: {reason}", highlight=False)
-    out.print(f"{len(done)} of {len(done) + len(failed)} EIA deployments {verb}", highlight=False)
+        error(f"{d.full_name}: {reason}", label="failed:")
+    out.print(f"{len(done)} of {len(done) + len(failed)} EIA deployments {verb}")
     if failed:
         raise typer.Exit(1)
 
@@ -163,6 +156,8 @@ def list_command(
     """List every EIA deployment with its state, schedules and work pool."""
     import json
 
+    from flows.cli.app import out, prefect_api_url
+
     deployments = _call(list_eia_deployments())
     if not deployments:
         raise _none_found()
@@ -182,13 +177,13 @@ def list_command(
             )
         )
         return
-    table = Table(title=f"EIA deployments on {_api_url()}")
+    table = Table(title=f"EIA deployments on {prefect_api_url()}")
     for column in ("deployment", "state", "schedules", "work pool"):
         table.add_column(column)
     for d in deployments:
         table.add_row(
             d.full_name,
-            "[yellow]paused[/]" if d.paused else "[green]active[/]",
+            Text("paused", style="yellow") if d.paused else Text("active", style="green"),
             ", ".join(d.schedules) or "-",
             d.work_pool or "-",
         )

@@ -103,9 +103,8 @@ def flush(
     1 when messages could not be delivered (broker or Schema Registry unreachable): they stay in the outbox;
     2 for a configuration error.
     """
-    from flows.cli.app import _guard, console, out
+    from flows.cli.app import _guard, error, out
     from flows.settings import SettingsError
-    from tasks.core.redact import scrub_text
     from tasks.publish.outbox import drain_outbox, outbox_stats
 
     def work() -> tuple[DrainResult | None, KafkaSettings | None, _Captured]:
@@ -137,12 +136,9 @@ def flush(
         why = f"{captured.unserializable} row(s) could not be serialized (their payload does not fit the Avro schema)"
     else:
         why = "another publisher holds them, or they failed"
-    console.print(
-        f"[bold red]error:[/] {result.pending} outbox message(s) still pending after sending {result.sent}: "
-        + scrub_text(why)
-        + ". They stay in the outbox: run `eia outbox flush` again once the broker is reachable.",
-        highlight=False,
-        soft_wrap=True,
+    error(
+        f"{result.pending} outbox message(s) still pending after sending {result.sent}: {why}. "
+        "They stay in the outbox: run `eia outbox flush` again once the broker is reachable."
     )
     raise typer.Exit(EXIT_PENDING)
 

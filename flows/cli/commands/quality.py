@@ -9,11 +9,15 @@ It reads the database from EIA_DATABASE_URL or the `eia-database` block.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 
 NAME = "quality"
+# The registry's words are short for the gate; the report spells them out, so a rule's severity
+# ("fail": a violation holds rows back) is never read as the outcome of a check that passed.
+SEVERITY_WORDS: Final = {"fail": "blocking", "warn": "warning"}
+OUTCOME_WORDS: Final = {"pass": "passed", "fail": "failed", "warn": "warned", "error": "error"}
 app = typer.Typer(
     help="Data-quality results of the gate (Soda contract generated from the rule registry).", no_args_is_help=True
 )
@@ -49,6 +53,7 @@ def report_cmd(
 
 
 def _print_report(checks: list[dict[str, Any]], batches: int) -> None:
+    from rich import box
     from rich.table import Table
 
     from flows.cli.app import out
@@ -56,15 +61,23 @@ def _print_report(checks: list[dict[str, Any]], batches: int) -> None:
     if not any(c["outcome"] for c in checks):
         out.print("quality: no gated batch yet", highlight=False)
         return
-    table = Table(title=f"quality checks: latest result; pass rate over the last {batches} batch(es)")
+    # No vertical rules: the check names stay whole and the rest fits an 80-column terminal.
+    table = Table(
+        title=f"quality checks: latest outcome; pass rate over the last {batches} batch(es)",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("check", no_wrap=True)
-    for column in ("level", "latest", "measured", "passed", "at (UTC)"):
+    for column in ("severity", "outcome", "value", "pass rate", "at (UTC)"):  # value: what the check measured
         table.add_column(column)
     for c in checks:
         rate = "-" if c["pass_rate"] is None else f"{c['pass_rate']:.0%} {c['passed']}/{c['evaluated']}"
         measured = "-" if c["measured"] is None else f"{c['measured']:g}"
         when = "-" if c["checked_at"] is None else _utc_minute(c["checked_at"])
-        table.add_row(c["name"], c["severity"], c["outcome"] or "-", measured, rate, when)
+        outcome = OUTCOME_WORDS.get(c["outcome"], c["outcome"]) if c["outcome"] else "-"
+        table.add_row(c["name"], SEVERITY_WORDS.get(c["severity"], c["severity"]), outcome, measured, rate, when)
     out.print(table)
 
 

@@ -133,8 +133,7 @@ def replay_cmd(
     Exit status: 0 when every replayed batch passed the gate; 1 when the gate blocked a batch again
     (its rows stay in quarantine); 2 for a configuration error or another replay in progress.
     """
-    from flows.cli.app import _actor, _guard, console
-    from tasks.core.redact import scrub_text
+    from flows.cli.app import _actor, _guard, fail
     from tasks.load.replay import ReplayError, replay_quarantine
     from tasks.publish.outbox import drain_outbox
 
@@ -152,8 +151,7 @@ def replay_cmd(
     try:
         result, published = _guard(work)
     except ReplayError as exc:
-        console.print(f"[bold red]error:[/] {scrub_text(str(exc))}", highlight=False)
-        raise typer.Exit(EXIT_ERROR) from None
+        fail(str(exc), code=EXIT_ERROR)
     if as_json:
         typer.echo(json.dumps({**result.as_dict(), "kafka": published}, indent=2))
     else:

@@ -102,13 +102,12 @@ def reset_cmd(
     day: Annotated[bool, typer.Option("--day", help="Restart this UTC day's quota.")] = False,
 ) -> None:
     """Reset quota tracking (audited); counts, spend and history are kept."""
-    from flows.cli.app import _actor, _guard, console, out
+    from flows.cli.app import _actor, _guard, fail, out
     from tasks.quota.reset import reset_quota
     from tasks.store.database import connect
 
     if not (hour or day):
-        console.print("[bold red]error:[/] say what to reset: --hour, --day or both", highlight=False)
-        raise typer.Exit(2)
+        fail("say what to reset: --hour, --day or both")
 
     def reset() -> str:
         dsn, tenant, _ = cost_context()

@@ -22,6 +22,7 @@ app = typer.Typer()  # no NAME: `serve` is a top-level command
 
 ADMIN_TOKEN_BLOCK: Final = "eia-admin-token"  # noqa: S105 (a block name, not a secret)
 ADMIN_TOKEN_ENV: Final = "EIA_ADMIN_TOKEN"  # noqa: S105 (a variable name)
+UVICORN_STARTUP_FAILURE: Final = 3  # uvicorn's exit code when a listener cannot start (port in use, ...)
 
 
 async def admin_token(block_name: str = ADMIN_TOKEN_BLOCK) -> str | None:
@@ -83,11 +84,23 @@ def serve(
     cost_policy_block: Annotated[str, typer.Option(help="EiaCostPolicy block name.")] = "eia-cost-policy",
 ) -> None:
     """Run the collector service: /health, /ready, /metrics and POST /admin/reset-circuit-breaker."""
-    from flows.cli.app import _guard
+    from flows.cli.app import _guard, fail
     from tasks.monitoring.collector import serve as run_service
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings: CollectorSettings = _guard(
         lambda: asyncio.run(collector_settings(database_block, tenant, cost_policy_block))
     )
-    asyncio.run(run_service(settings, host=host, port=port, metrics_port=metrics_port or None))
+    # The service's log from here on (after the settings: a fault in them is the command's one line).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Prefect API calls are not the service's log
+    try:
+        asyncio.run(run_service(settings, host=host, port=port, metrics_port=metrics_port or None))
+    except SystemExit as exc:
+        if exc.code != UVICORN_STARTUP_FAILURE:
+            raise
+        # uvicorn has logged why (usually "address already in use"); say which settings choose the ports.
+        ports = f"port {port}" + (f" or {metrics_port}" if metrics_port and metrics_port != port else "")
+        fail(
+            f"the collector cannot listen on {host} {ports}: choose free ports with "
+            "--port / EIA_HTTP_PORT and --metrics-port / EIA_METRICS_PORT (0: no separate metrics port)"
+        )
