@@ -17,6 +17,11 @@ contract `filter:` restricts every check to the batch; the predicates' own subqu
 batch condition because a filter never reaches inside them. The cross-row rules read session-local
 aggregates (`rules.PREPARE_SQL`), so the contract runs in a session the gate has prepared for the
 batch (`gate.prepare_batch`); in any other session those checks error, they never pass.
+
+For Soda's own CLI (`eia quality contract`), `cli_contract_yaml` renders the same rules
+self-contained: a check that reads the aggregates computes them in its own query (CTEs), on a
+staged batch or, for audits, on the stored table; `cli_data_source_yaml` takes the connection from
+the environment.
 """
 
 from __future__ import annotations
@@ -27,14 +32,23 @@ import re
 import types
 import typing
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import psycopg
 import yaml
 
 from tasks.normalize.observation import INGEST_FIELDS, STAGED_COLUMNS, Observation
-from tasks.quality.rules import BATCH_PARAM, MAX_ROWS_VAR, MIN_ROWS_VAR, RULES, Rule, sql_literal
-from tasks.store.tables import STAGING
+from tasks.quality.rules import (
+    AGGREGATE_TABLES,
+    BATCH_PARAM,
+    MAX_ROWS_VAR,
+    MIN_ROWS_VAR,
+    RULES,
+    Rule,
+    aggregate_ctes,
+    sql_literal,
+)
+from tasks.store.tables import STAGING, TIMESERIES
 
 DATA_SOURCE_NAME: Final = "eia"
 BATCH_VAR: Final = "BATCH_ID"
@@ -169,6 +183,132 @@ def contract_yaml(*, database: str, schema: str = "public", rules: tuple[Rule, .
     return text
 
 
+# --- the contracts Soda's own CLI runs (`eia quality contract`) ------------------------------------
+# `soda contract verify` opens its own connection, where the gate's session tables do not exist. These
+# variants are the same rules made self-contained: a rule whose predicate reads the per-batch aggregates
+# becomes a `failed_rows` query check that computes them in its own CTEs (`rules.aggregate_ctes`); the
+# other checks are the gate's own. They cost a pass over the batch per such check (20 of them): about 5x
+# the gate's time on a 100k-row batch, fine for an operator or an audit, far over the gate's 10% budget.
+# So the gate keeps its session tables: one rule definition, two renderings.
+Variant = Literal["staged", "stored"]
+# The stored table's columns beyond the staged ones (tasks/store/models.SeriesObservation).
+_STORED_EXTRA_TYPES: Final = {
+    "revision": "integer",
+    "created_at": "timestamp with time zone",
+    "updated_at": "timestamp with time zone",
+}
+# The audit checks the whole stored table: the aggregates' batch id column holds this constant instead.
+_STORED_SCOPE: Final = sql_literal(TIMESERIES)
+_BATCH_ROWS_OF_B: Final = f"b.ingest_batch_id = {BATCH_PARAM}"
+
+
+def _needs_aggregates(rule: Rule) -> bool:
+    return rule.predicate is not None and any(table in rule.predicate for table in AGGREGATE_TABLES)
+
+
+def _variant_sql(sql: str, variant: Variant) -> str:
+    """Rule SQL (bind parameter, aggregate tables) rendered for Soda's CLI: no session, no bind."""
+    for table in AGGREGATE_TABLES:
+        sql = sql.replace(table, table.removeprefix("pg_temp."))
+    if variant == "staged":
+        return sql.replace(BATCH_PARAM, f"'${{var.{BATCH_VAR}}}'")
+    # The audit: the stored table plays the batch (every row of it), the aggregates hold one scope.
+    sql = sql.replace(f"{STAGING} b", f"{TIMESERIES} b").replace(_BATCH_ROWS_OF_B, "TRUE")
+    sql = sql.replace(BATCH_PARAM, _STORED_SCOPE)
+    if STAGING in sql:  # pragma: no cover - guards edits to the rules: staging read in a new way
+        raise ValueError("a rule reads the staging table in a way the stored variant cannot rewrite")
+    return sql
+
+
+def _query_check(rule: Rule, variant: Variant) -> dict[str, Any]:
+    """A self-contained `failed_rows` query check for a rule that reads the per-batch aggregates."""
+    assert rule.predicate is not None
+    table = STAGING if variant == "staged" else TIMESERIES
+    where = f"s.ingest_batch_id = {BATCH_PARAM} AND " if variant == "staged" else ""
+    query = f"WITH {aggregate_ctes()}\nSELECT s.* FROM {table} s WHERE {where}({rule.predicate})"
+    return {
+        "failed_rows": {
+            "name": rule.name,
+            "qualifier": rule.name,
+            "query": _tidy(_variant_sql(query, variant)),
+            "threshold": {"must_be_less_than_or_equal": _number(rule.threshold), "level": rule.severity},
+        }
+    }
+
+
+def _cli_check(rule: Rule, variant: Variant) -> dict[str, Any]:
+    if _needs_aggregates(rule):
+        return _query_check(rule, variant)
+    # The gate's own check: a predicate over one row (no batch parameter, no other table), a schema or a count.
+    if rule.predicate is not None and (BATCH_PARAM in rule.predicate or STAGING in rule.predicate):
+        raise ValueError(f"rule {rule.name!r} reads other rows without the aggregates: give it a query check")
+    return _check(rule)
+
+
+def cli_contract_dict(
+    *, database: str, schema: str = "public", variant: Variant = "staged", rules: tuple[Rule, ...] = RULES
+) -> dict[str, Any]:
+    """The contract Soda's CLI can run (see `cli_contract_yaml`), as a mapping."""
+    columns = staged_column_types()
+    contract: dict[str, Any]
+    if variant == "staged":
+        contract = contract_dict(database=database, schema=schema, rules=rules)
+        contract["description"] = (
+            "One staged batch of EIA observations (variable BATCH_ID); self-contained for Soda's CLI; "
+            "generated from tasks/quality/rules.py."
+        )
+    else:
+        columns = {**columns, **_STORED_EXTRA_TYPES}
+        contract = {
+            "dataset": f"{DATA_SOURCE_NAME}/{database}/{schema}/{TIMESERIES}",
+            "description": "Audit of every stored EIA observation; generated from tasks/quality/rules.py.",
+            "variables": {
+                MIN_ROWS_VAR: {"default": DEFAULT_MIN_ROWS},
+                MAX_ROWS_VAR: {"default": DEFAULT_MAX_ROWS},
+            },
+        }
+    contract["columns"] = [{"name": name, "data_type": pg_type} for name, pg_type in columns.items()]
+    contract["checks"] = [_cli_check(r, variant) for r in rules]
+    return contract
+
+
+class _ReadableDumper(yaml.SafeDumper):
+    """Writes multi-line strings (the check queries) as literal blocks, as a person would."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    if "\n" in text:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|")
+    return dumper.represent_str(text)
+
+
+_ReadableDumper.add_representer(str, _represent_str)
+
+
+def _tidy(sql: str) -> str:
+    # A literal block cannot hold trailing blanks, and blank lines only lengthen the file.
+    return "\n".join(line.rstrip() for line in sql.splitlines() if line.strip())
+
+
+def cli_contract_yaml(
+    *, database: str, schema: str = "public", variant: Variant = "staged", rules: tuple[Rule, ...] = RULES
+) -> str:
+    """A Soda Core 4 contract that `soda contract verify` runs in a session of its own.
+
+    `staged`: one staged batch, like the gate's contract (variables BATCH_ID, required, and
+    MIN_ROWS/MAX_ROWS); `stored`: the audit of the whole stored table, with the same rules (the table
+    plays the batch: a series is judged against its newest stored row, duplicates cannot exist there).
+    Every check keeps its rule's name as qualifier, so results map back to the registry.
+    """
+    text: str = yaml.dump(
+        cli_contract_dict(database=database, schema=schema, variant=variant, rules=rules),
+        Dumper=_ReadableDumper,
+        sort_keys=False,
+        width=1000,
+    )
+    return text
+
+
 def offending_rows_sql(rule: Rule, *, columns: str = "s.*") -> str:
     """SQL selecting the rule's offending rows of one batch; bind `{"batch": batch_id}` when executing.
 
@@ -234,6 +374,32 @@ def data_source_yaml(dsn: str) -> str:
             connection[key] = str(value)
     connection.setdefault("application_name", "eia-pipeline-quality-gate")
     connection["options"] = f"{connection.get('options', '')} {GATE_SESSION_OPTIONS}".strip()
+    text: str = yaml.safe_dump(
+        {"name": DATA_SOURCE_NAME, "type": "postgres", "connection": connection}, sort_keys=False
+    )
+    return text
+
+
+# The environment variables the CLI data source reads (libpq's own names, so `psql` agrees with Soda).
+CLI_CONNECTION_ENV: Final = {
+    "host": "PGHOST",
+    "port": "PGPORT",
+    "database": "PGDATABASE",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+}
+
+
+def cli_data_source_yaml() -> str:
+    """Soda's postgres data-source YAML for `soda contract verify`, holding no connection detail.
+
+    Every connection value is a `${env.NAME}` reference (`CLI_CONNECTION_ENV`) that Soda resolves
+    when it reads the file; all of them must be set (PGPASSWORD may be empty: libpq then reads
+    ~/.pgpass). The session gets the gate's planner options, so both plan the rules alike.
+    """
+    connection: dict[str, Any] = {key: f"${{env.{name}}}" for key, name in CLI_CONNECTION_ENV.items()}
+    connection["application_name"] = "eia-pipeline-quality-cli"
+    connection["options"] = GATE_SESSION_OPTIONS
     text: str = yaml.safe_dump(
         {"name": DATA_SOURCE_NAME, "type": "postgres", "connection": connection}, sort_keys=False
     )

@@ -282,15 +282,31 @@ JUMPS: Final = "pg_temp.eia_quality_jumps"  # series whose values may jump, with
 AGGREGATE_TABLES: Final = (GROUPS, DUPLICATES, JUMPS)
 # A series group: the rows of one series that agree on everything the consistency rules compare.
 _GROUP_KEYS: Final = ("tenant_id", "series_id", "frequency", "unit", "canonical_unit", "canonical_currency", "source")
-PREPARE_DDL: Final = (
-    f"""CREATE TEMP TABLE IF NOT EXISTS {GROUPS.removeprefix("pg_temp.")} (batch_id text,
-        {", ".join(f"{k} text" for k in _GROUP_KEYS)}, rows bigint, max_period_end timestamptz,
-        canonical_values bigint, min_value float8, max_value float8, min_canonical float8, max_canonical float8,
-        stored_frequency text, stored_unit text, stored_canonical_unit text)""",
-    f"""CREATE TEMP TABLE IF NOT EXISTS {DUPLICATES.removeprefix("pg_temp.")} (batch_id text, tenant_id text,
-        series_id text, period timestamptz)""",
-    f"""CREATE TEMP TABLE IF NOT EXISTS {JUMPS.removeprefix("pg_temp.")} (batch_id text, tenant_id text,
-        series_id text, jump_above float8)""",
+# Each aggregate table's columns and types: its session table (PREPARE_DDL) and its CTE (aggregate_ctes).
+AGGREGATE_COLUMNS: Final[Mapping[str, tuple[tuple[str, str], ...]]] = MappingProxyType(
+    {
+        GROUPS: (
+            ("batch_id", "text"),
+            *((k, "text") for k in _GROUP_KEYS),
+            ("rows", "bigint"),
+            ("max_period_end", "timestamptz"),
+            ("canonical_values", "bigint"),
+            ("min_value", "float8"),
+            ("max_value", "float8"),
+            ("min_canonical", "float8"),
+            ("max_canonical", "float8"),
+            ("stored_frequency", "text"),
+            ("stored_unit", "text"),
+            ("stored_canonical_unit", "text"),
+        ),
+        DUPLICATES: (("batch_id", "text"), ("tenant_id", "text"), ("series_id", "text"), ("period", "timestamptz")),
+        JUMPS: (("batch_id", "text"), ("tenant_id", "text"), ("series_id", "text"), ("jump_above", "float8")),
+    }
+)
+PREPARE_DDL: Final = tuple(
+    f"CREATE TEMP TABLE IF NOT EXISTS {table.removeprefix('pg_temp.')} "
+    f"({', '.join(f'{name} {sql_type}' for name, sql_type in AGGREGATE_COLUMNS[table])})"
+    for table in AGGREGATE_TABLES
 )
 
 
@@ -302,7 +318,19 @@ _STORED_SERIES: Final = (
 )
 
 
-def _prepare_sql() -> tuple[str, ...]:
+@dataclass(frozen=True, slots=True)
+class _AggregateSql:
+    """The per-batch aggregates as SELECTs, so the gate's session tables (`PREPARE_SQL`) and the
+    self-contained CTEs of Soda's CLI contract (`aggregate_ctes`) are the same SQL."""
+
+    series_groups: str  # body of CTE `a`: the batch's series groups, each with its periods
+    groups: str  # SELECT for GROUPS, from `a`
+    duplicates: str  # SELECT for DUPLICATES, from `a`
+    jump_ctes: str  # CTEs `series`, `suspects`, `points` (from GROUPS) that JUMPS is selected from
+    jumps: str  # SELECT for JUMPS
+
+
+def _aggregate_sql() -> _AggregateSql:
     keys = ", ".join(f"b.{k}" for k in _GROUP_KEYS)
     # A series without any stored row (its groups found none) has no history: no index is searched for it.
     history = f"""SELECT abs(t.canonical_value) AS x FROM {TIMESERIES} t
@@ -315,29 +343,25 @@ def _prepare_sql() -> tuple[str, ...]:
         "CASE WHEN g.min_canonical >= 0 THEN g.min_canonical WHEN g.max_canonical <= 0 THEN -g.max_canonical ELSE 0 END"
     )
     high_abs = "greatest(abs(g.min_canonical), abs(g.max_canonical))"
-    return (
-        # The tables are session-local and only ever hold the batch being checked.
-        f"DELETE FROM {GROUPS}",
-        f"DELETE FROM {DUPLICATES}",
-        f"DELETE FROM {JUMPS}",
+    return _AggregateSql(
         # One pass over the batch: its series groups, each with its periods, from which the periods
         # staged twice are found series by series (a thousand-row hash per series is far cheaper than
         # one hash over every (series, period) of the batch).
-        f"""WITH a AS MATERIALIZED (
+        series_groups=f"""
             SELECT {keys}, count(*) AS rows, max(b.period_end) AS max_period_end,
                 count(b.canonical_value) AS canonical_values, min(b.value) AS min_value, max(b.value) AS max_value,
                 min(b.canonical_value) AS min_canonical, max(b.canonical_value) AS max_canonical,
                 array_agg(b.period) AS periods
             FROM {_BATCH_ROWS} GROUP BY {keys}
-        ), duplicates AS (
-            INSERT INTO {DUPLICATES}
+        """,
+        duplicates=f"""
             SELECT {BATCH_PARAM}, s.tenant_id, s.series_id, d.period
             FROM (SELECT DISTINCT a.tenant_id, a.series_id FROM a) s
             CROSS JOIN LATERAL (SELECT p.period FROM a g CROSS JOIN LATERAL unnest(g.periods) AS p(period)
                 WHERE g.tenant_id = s.tenant_id AND g.series_id = s.series_id
                 GROUP BY p.period HAVING count(*) > 1) d
-        )
-        INSERT INTO {GROUPS}
+        """,
+        groups=f"""
         SELECT {BATCH_PARAM}, {", ".join(f"a.{k}" for k in _GROUP_KEYS)}, a.rows, a.max_period_end,
             a.canonical_values, a.min_value, a.max_value, a.min_canonical, a.max_canonical,
             l.frequency, l.unit, l.canonical_unit
@@ -347,7 +371,7 @@ def _prepare_sql() -> tuple[str, ...]:
         # Anomaly bounds. A value can only jump when the series' largest |value| exceeds the factor times
         # its smallest (the median is never below the minimum), so medians are computed for those
         # "suspect" series alone: for steady series (most of them) no value is sorted at all.
-        f"""WITH series AS (
+        jump_ctes=f"""series AS (
             SELECT g.tenant_id, g.series_id, sum(g.canonical_values) AS n, min({low_abs}) AS lo, max({high_abs}) AS hi,
                 bool_or(g.stored_frequency IS NOT NULL) AS stored
             FROM {GROUPS} g WHERE g.batch_id = {BATCH_PARAM} GROUP BY g.tenant_id, g.series_id
@@ -362,8 +386,8 @@ def _prepare_sql() -> tuple[str, ...]:
             WHERE b.ingest_batch_id = {BATCH_PARAM} AND {_finite("b.canonical_value")}
             UNION ALL
             SELECT s.tenant_id, s.series_id, h.x FROM suspects s CROSS JOIN LATERAL ({history}) h
-        )
-        INSERT INTO {JUMPS}
+        )""",
+        jumps=f"""
         SELECT {BATCH_PARAM}, m.tenant_id, m.series_id, {_sql_number(ANOMALY_FACTOR)} * m.median_abs
         FROM (SELECT p.tenant_id, p.series_id, count(*) AS n,
                 percentile_cont(0.5) WITHIN GROUP (ORDER BY p.x) AS median_abs
@@ -372,7 +396,42 @@ def _prepare_sql() -> tuple[str, ...]:
     )
 
 
-PREPARE_SQL: Final = _prepare_sql()
+_AGGREGATES: Final = _aggregate_sql()
+PREPARE_SQL: Final = (
+    # The tables are session-local and only ever hold the batch being checked.
+    f"DELETE FROM {GROUPS}",
+    f"DELETE FROM {DUPLICATES}",
+    f"DELETE FROM {JUMPS}",
+    f"""WITH a AS MATERIALIZED ({_AGGREGATES.series_groups}), duplicates AS (
+            INSERT INTO {DUPLICATES}{_AGGREGATES.duplicates})
+        INSERT INTO {GROUPS}{_AGGREGATES.groups}""",
+    f"WITH {_AGGREGATES.jump_ctes}\n        INSERT INTO {JUMPS}{_AGGREGATES.jumps}",
+)
+
+
+def aggregate_ctes() -> str:
+    """The per-batch aggregates as a WITH list, for a query that needs no prepared session.
+
+    Each AGGREGATE_TABLES table becomes a CTE named like it without `pg_temp.` (a qualified name
+    never refers to a CTE, so predicates read the CTEs once `pg_temp.` is dropped from them):
+    `f"WITH {aggregate_ctes()} SELECT ... WHERE <predicate without pg_temp.>"`. PostgreSQL computes
+    only the CTEs a query reads. Bind `batch` as for PREPARE_SQL.
+    """
+    # Named columns: the SELECTs are written for INSERT, where position alone names a column.
+    bare = {
+        table: f"{table.removeprefix('pg_temp.')} ({', '.join(name for name, _ in AGGREGATE_COLUMNS[table])})"
+        for table in AGGREGATE_TABLES
+    }
+    jump_ctes = _AGGREGATES.jump_ctes.replace(GROUPS, GROUPS.removeprefix("pg_temp."))
+    return (
+        f"a AS MATERIALIZED ({_AGGREGATES.series_groups}),\n"
+        f"{bare[GROUPS]} AS MATERIALIZED ({_AGGREGATES.groups}),\n"
+        f"{bare[DUPLICATES]} AS ({_AGGREGATES.duplicates}),\n"
+        f"{jump_ctes},\n"
+        f"{bare[JUMPS]} AS ({_AGGREGATES.jumps})"
+    )
+
+
 _BATCH_GROUPS: Final = f"{GROUPS} g WHERE g.batch_id = {BATCH_PARAM}"
 # A quoted literal (left alone), or the row alias `s.` before a column name.
 _LITERAL_OR_COLUMN: Final = re.compile(r"'(?:[^']|'')*'|(?<![\w.])s\.([a-z_]+)")
