@@ -10,10 +10,15 @@ Why it is shaped this way:
   so a batch may end inside a line; the checkpoint then says how many of that line's items are
   done. Two lines of the same series never share a batch (their periods could collide in the
   gate's uniqueness check); the second starts a new batch.
-- **Overlap, bounded.** Parsing is Python work; staging, gating and merging are mostly PostgreSQL
-  work. A parser thread prepares the next batch while the current one is in the database, and no
-  further: memory holds two batches. Long series lines (EBA's hourly lines reach ~100,000 points)
-  are parsed in parts, and only while no other batch is loading.
+- **Overlap, bounded.** Three stages run side by side: a parser thread builds batch n+2, a stager
+  thread COPYs batch n+1 into staging on its own connection, and the loader gates and merges batch
+  n. Parsing and row building are Python work, the COPY and the merge PostgreSQL work, so both cores
+  work at once. Memory holds two batches of observations (the one being parsed and the one being
+  staged); a staged batch keeps only what its settling needs. Each batch still settles in one
+  transaction, in order, so the checkpoint is exact; a batch staged ahead and not settled (the load
+  stopped or was killed) is never merged, and the next run stages it again. Long series lines
+  (EBA's hourly lines reach ~100,000 points) are parsed in parts, and only while no other batch is
+  being staged.
 - **Nothing lost.** Lines too long, not UTF-8, not JSON, without series_id, or with bad points
   become rejections (quarantined with a reason, counted as received), never crashes.
 - **No Prefect here.** Each gated batch's outcome goes to the `on_batch` callback; the bulk task
@@ -29,6 +34,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,7 +61,15 @@ from tasks.bulk.errors import CheckpointError
 from tasks.bulk.metadata import upsert_categories, upsert_series_metadata
 from tasks.bulk.progress import LoadProgress, NullProgress
 from tasks.bulk.reader import Line, MemberReader
-from tasks.load.batch import DEFAULT_MAX_QUARANTINE_SHARE, BatchOutcome, LoadTargets, check_share, load_batch
+from tasks.load.batch import (
+    DEFAULT_MAX_QUARANTINE_SHARE,
+    BatchOutcome,
+    LoadTargets,
+    Staged,
+    check_share,
+    load_batch,
+    stage_batch,
+)
 from tasks.normalize.bulk_lines import (
     MAX_LINE_PAYLOAD,
     BulkLine,
@@ -66,9 +80,9 @@ from tasks.normalize.bulk_lines import (
 )
 from tasks.normalize.identity import ResultBuilder
 from tasks.normalize.observation import SOURCE_BULK, NormalizeResult, Observation, Rejection
-from tasks.store.database import connect, transaction
+from tasks.store.database import DatabaseConfigError, connect, transaction
 from tasks.store.runlog import Counts
-from tasks.store.staging import BatchContext
+from tasks.store.staging import BatchContext, drop_staged
 
 DEFAULT_BATCH_SIZE: Final = 50_000
 # EBA's longest lines (hourly since 2015, ~100,000 points) are about 2.7 MB. A long line's JSON is
@@ -77,7 +91,8 @@ DEFAULT_BATCH_SIZE: Final = 50_000
 DEFAULT_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 # A JSON escape PostgreSQL text cannot store: a line holding it is quarantined whole (see parse_line).
 _NUL_ESCAPE: Final = b"\\u0000"
-# Batches in memory at once: the one being loaded and the one being parsed (17-28 MB each at 50,000).
+# Batches of observations in memory at once: the one being staged and the one being parsed (17-28 MB
+# each at 50,000).
 _IN_FLIGHT: Final = 2
 # Series lines longer than this are parsed in parts of this many points (see _long_series_parts).
 DEFAULT_LONG_LINE_BYTES: Final = 1 << 20
@@ -323,7 +338,7 @@ def cut_batches(
     `Position.items_done` means the same on every run. A full batch is cut when the next item
     arrives (its end is then inside a line) or when its last line ends (its end is the next line).
     A long line is read inside `exclusive()`: the loader passes a context that waits until no other
-    batch is in the database, so a long line's memory never adds to a batch being loaded.
+    batch is being staged, so a long line's memory never adds to a batch's observations.
     """
     cutter = _Cutter(batch_size)
     end = start
@@ -393,13 +408,14 @@ class _Stop(Exception):
 
 
 _DONE: Final = object()
+_STOPPED: Final = object()
 
 
 class _Handoff:
-    """Batches from the parser thread to the loader, with at most `_IN_FLIGHT` batches in memory.
+    """Batches from the parser thread to the stager, with at most `_IN_FLIGHT` batches in memory.
 
-    The parser may build the next batch while the loader works on the current one, but not run
-    further ahead: memory holds the batch being loaded and the batch being built, never more.
+    The parser may build the next batch while the stager COPYs the current one, but not run further
+    ahead: memory holds the batch being staged and the batch being built, never more.
     """
 
     def __init__(self, stop: threading.Event) -> None:
@@ -430,7 +446,7 @@ class _Handoff:
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
-        """Parser thread: holds the other unit of room, so no other batch is loading meanwhile."""
+        """Parser thread: holds the other unit of room, so no other batch is being staged meanwhile."""
         self._wait_for_room()
         try:
             yield
@@ -438,10 +454,16 @@ class _Handoff:
             self._room.release()
 
     def take(self) -> object:
-        return self._items.get()
+        """Stager: the next batch, _DONE, the parser's exception, or _STOPPED once the loader stopped."""
+        while True:
+            try:
+                return self._items.get(timeout=0.2)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return _STOPPED
 
     def done_with_one(self) -> None:
-        """Loader: a batch is loaded and no longer referenced."""
+        """Stager: a batch is staged and its observations no longer referenced."""
         self._room.release()
 
 
@@ -553,28 +575,36 @@ def load_archive(
         parser = threading.Thread(target=handoff.produce, args=(cut,), name=f"bulk-parse-{config.dataset}")
         parser.start()
         finished = False
+        pool = ThreadPoolExecutor(1, thread_name_prefix=f"bulk-stage-{config.dataset}")
+        # Batch n+1 is staged (COPY, on its own connection) while batch n is gated and merged: the
+        # COPY's Python and PostgreSQL work then overlaps the merge's instead of waiting for it.
+        ahead: Future[object] | None = pool.submit(_stage_next, dsn, handoff, config)
         try:
-            while True:
-                item = handoff.take()
+            while ahead is not None:
+                item = ahead.result()
+                ahead = None
                 if item is _DONE:
                     finished = True
                     break
-                if isinstance(item, BaseException):
-                    raise item
-                assert isinstance(item, Batch)
-                loaded = _load_one(dsn, item, config, targets, outcome, on_batch)
-                compressed = item.compressed
-                del item  # before making room: the parser may now build the next batch
-                handoff.done_with_one()
+                if item is _STOPPED:
+                    break
+                assert isinstance(item, _Staged)
+                # Stage the next batch meanwhile, unless this one is the last this run may load.
+                if config.max_batches is None or outcome.batches + 1 < config.max_batches:
+                    ahead = pool.submit(_stage_next, dsn, handoff, config)
+                loaded = _settle_one(dsn, item, config, targets, outcome, on_batch)
                 if not loaded:
                     break
                 progress.committed(
-                    rows=outcome.counts.received, lines=outcome.position.line_number, compressed=compressed
+                    rows=outcome.counts.received, lines=outcome.position.line_number, compressed=item.compressed
                 )
                 if config.max_batches is not None and outcome.batches >= config.max_batches:
                     break
         finally:
             stop.set()
+            if ahead is not None:
+                _discard(dsn, ahead)
+            pool.shutdown(wait=True)
             parser.join()
             progress.finish()
 
@@ -590,26 +620,96 @@ def load_archive(
     return outcome
 
 
-def _load_one(
-    dsn: str, batch: Batch, config: BulkLoadConfig, targets: LoadTargets, outcome: ArchiveLoad, on_batch: OnBatch | None
+@dataclass(slots=True)
+class _Staged:
+    """A batch whose observations are staged (committed): what its settling still needs. The
+    observations themselves are gone from memory by then."""
+
+    ctx: BatchContext
+    staged: Staged
+    rejections: list[Rejection]
+    metas: list[SeriesMeta]
+    categories: list[Category]
+    end: Position
+    lines: int
+    series_lines: int
+    compressed: int
+
+
+def _stage_next(dsn: str, handoff: _Handoff, config: BulkLoadConfig) -> object:
+    """Stager thread: the parser's next batch, staged (a _Staged), or _DONE, or _STOPPED; re-raises
+    the parser's exception."""
+    item = handoff.take()
+    if not isinstance(item, Batch):
+        if isinstance(item, BaseException):
+            raise item
+        return item
+    try:
+        ctx = BatchContext.new(config.tenant_id, config.run_id, config.job_id)
+        staged = stage_batch(dsn, ctx, item.result, retention_years=config.retention_years)
+        return _Staged(
+            ctx,
+            staged,
+            item.result.rejections,
+            item.metas,
+            item.categories,
+            item.end,
+            item.lines,
+            item.series_lines,
+            item.compressed,
+        )
+    finally:
+        del item  # before making room: the parser may now build the next batch
+        handoff.done_with_one()
+
+
+def _discard(dsn: str, ahead: Future[object]) -> None:
+    """A batch staged ahead that will not be settled in this run: its staged rows go (the next run
+    stages it again from the checkpoint)."""
+    try:
+        item = ahead.result()
+    except BaseException:  # the load has already stopped for its own reason, which is what surfaces
+        return
+    if isinstance(item, _Staged):
+        # Best effort, never masking why the load stopped: left behind, the rows are removed with
+        # the other leftovers of killed runs (staging.drop_abandoned_staging) and never merged.
+        with contextlib.suppress(psycopg.Error, DatabaseConfigError), connect(dsn, autocommit=True) as conn:
+            drop_staged(conn, item.ctx.batch_id)
+
+
+def _settle_one(
+    dsn: str,
+    batch: _Staged,
+    config: BulkLoadConfig,
+    targets: LoadTargets,
+    outcome: ArchiveLoad,
+    on_batch: OnBatch | None,
 ) -> bool:
-    """Loads one batch through the shared path; False when the gate blocked it (outcome says why)."""
-    ctx = BatchContext.new(config.tenant_id, config.run_id, config.job_id)
+    """Gates and merges one staged batch through the shared path; False when the gate blocked it
+    (outcome says why)."""
+    ctx = batch.ctx
 
     def after_merge(conn: psycopg.Connection[TupleRow]) -> None:
         upsert_series_metadata(conn, config.tenant_id, batch.metas)
         upsert_categories(conn, config.tenant_id, config.dataset, batch.categories)
         advance_checkpoint(conn, config.tenant_id, config.dataset, ctx.batch_id, batch.end)
 
-    result = load_batch(
-        dsn,
-        ctx,
-        batch.result,
-        targets,
-        retention_years=config.retention_years,
-        max_quarantine_share=config.max_quarantine_share,
-        after_merge=after_merge,
-    )
+    try:
+        result = load_batch(
+            dsn,
+            ctx,
+            NormalizeResult([], batch.rejections),
+            targets,
+            retention_years=config.retention_years,
+            max_quarantine_share=config.max_quarantine_share,
+            after_merge=after_merge,
+            staged=batch.staged,
+        )
+    except BaseException:
+        # load_batch removes what it staged when it fails; this batch was staged before it ran.
+        with contextlib.suppress(psycopg.Error, DatabaseConfigError), connect(dsn, autocommit=True) as conn:
+            drop_staged(conn, ctx.batch_id)
+        raise
     outcome.counts.add(result.counts)
     for reason, n in result.quarantined_by_reason.items():
         outcome.quarantined_by_reason[reason] = outcome.quarantined_by_reason.get(reason, 0) + n

@@ -165,6 +165,30 @@ def _judge(
     return gate, recheck, held, None
 
 
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A batch's observations already staged (committed) by `stage_batch`."""
+
+    counts: Counts  # `received` and `skipped` set
+    rows: int  # rows staged
+    partitions_ready: bool = False  # the partitions the rows need exist (made when they were staged)
+
+
+def stage_batch(dsn: str, ctx: BatchContext, result: NormalizeResult, *, retention_years: int = 0) -> Staged:
+    """Stages (COPY, committed) the batch's observations inside the retention horizon.
+
+    Apart from `load_batch` so that a loader can stage the next batch while this one settles. The
+    partitions the rows need are made here too, so that work is off the merge's path as well.
+    """
+    counts = Counts(received=result.received)
+    kept, counts.skipped = split_retention(result.observations, retention_horizon(retention_years))
+    with transaction(dsn) as conn:
+        rows = stage_observations(conn, ctx, kept)
+        if rows:
+            ensure_partitions(conn, ctx.batch_id)
+    return Staged(counts, rows, partitions_ready=True)
+
+
 def load_batch(
     dsn: str,
     ctx: BatchContext,
@@ -176,24 +200,25 @@ def load_batch(
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
     before_write: Hook | None = None,
     after_merge: Hook | None = None,
+    staged: Staged | None = None,
 ) -> BatchOutcome:
-    """Loads one batch: stages its observations inside the retention horizon, then `settle_batch`."""
+    """Loads one batch: `stage_batch` (unless `staged` says it was, for `ctx.batch_id`: then only
+    `result.rejections` is read), then `settle_batch`."""
     check_share(max_quarantine_share)
-    counts = Counts(received=result.received)
-    kept, counts.skipped = split_retention(result.observations, retention_horizon(retention_years))
-    with transaction(dsn) as conn:
-        staged = stage_observations(conn, ctx, kept)
+    if staged is None:
+        staged = stage_batch(dsn, ctx, result, retention_years=retention_years)
     return settle_batch(
         dsn,
         ctx,
-        counts,
-        staged,
+        staged.counts,
+        staged.rows,
         result.rejections,
         targets,
         expected_rows=expected_rows,
         max_quarantine_share=max_quarantine_share,
         before_write=before_write,
         after_merge=after_merge,
+        partitions_ready=staged.partitions_ready,
     )
 
 
@@ -209,6 +234,7 @@ def settle_batch(
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
     before_write: Hook | None = None,
     after_merge: Hook | None = None,
+    partitions_ready: bool = False,
 ) -> BatchOutcome:
     """Gates the `staged` rows of batch `ctx.batch_id` and settles every row of it: quarantined (the
     normalizer's `rejections` and the rows rules refuse), merged, or blocked (module docstring).
@@ -217,7 +243,7 @@ def settle_batch(
     first inside the final transaction (a quarantine replay removes the rows it re-files there, so the
     natural key never sees them twice). `after_merge(conn)` runs last inside it when the batch was not
     blocked: the bulk flow moves its checkpoint there, so the checkpoint commits with the rows or not at
-    all.
+    all. `partitions_ready`: `stage_batch` already made the partitions the rows need.
     """
     max_share = check_share(max_quarantine_share)
     outcome = BatchOutcome(ctx.batch_id, counts)
@@ -269,7 +295,8 @@ def settle_batch(
                 if rest:
                     by_reason[BATCH_BLOCKED] = rest
             elif staged > sum(held.values()):
-                ensure_partitions(conn, ctx.batch_id)
+                if not partitions_ready:
+                    ensure_partitions(conn, ctx.batch_id)
                 merged = merge_batch(conn, ctx, outbox_topic=targets.outbox_topic)
                 counts.inserted, counts.updated, counts.unchanged = merged.inserted, merged.updated, merged.unchanged
             counts.quarantined = sum(by_reason.values())

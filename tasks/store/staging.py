@@ -7,20 +7,30 @@ INSERT for the bulk path, and the same code serves the API path.
 from __future__ import annotations
 
 import json
+import operator
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
 import psycopg
 from psycopg.rows import TupleRow
+from psycopg.types.json import Jsonb
 
-from tasks.normalize.observation import STAGED_COLUMNS, Observation
+from tasks.normalize.observation import INGEST_FIELDS, OBSERVATION_FIELDS, STAGED_COLUMNS, Observation
 from tasks.store.tables import STAGING
 
-_COPY_SQL = f"COPY {STAGING} ({', '.join(STAGED_COLUMNS)}) FROM STDIN"
+_COPY_SQL = f"COPY {STAGING} ({', '.join(STAGED_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_TYPES_SQL = """SELECT array_agg(a.atttypid::int ORDER BY array_position(%s::text[], a.attname::text))
+    FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+        AND a.attname = ANY(%s::text[])"""
+# The record's fields in COPY order, metadata last (it is encoded apart): STAGED_COLUMNS is the
+# tenant, the record's fields, then the ingest columns, and metadata is the record's last field.
+_FIELDS = operator.attrgetter(*OBSERVATION_FIELDS[:-1])
+if OBSERVATION_FIELDS[-1] != "metadata" or ("tenant_id", *OBSERVATION_FIELDS, *INGEST_FIELDS[1:]) != STAGED_COLUMNS:
+    raise RuntimeError("the observation record changed its layout: update tasks/store/staging.py")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,44 +53,56 @@ def new_batch_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}"
 
 
-def _row(ctx: BatchContext, o: Observation) -> tuple[object, ...]:
-    return (
-        ctx.tenant_id,
-        o.series_id,
-        o.period,
-        o.period_end,
-        o.raw_period,
-        o.frequency,
-        o.value,
-        o.raw_value,
-        o.value_flag,
-        o.unit,
-        o.canonical_unit,
-        o.canonical_currency,
-        o.conversion_factor,
-        o.canonical_value,
-        o.area,
-        o.sector,
-        o.seasonal_adjustment,
-        o.description,
-        o.source,
-        o.dataset,
-        None if o.metadata is None else json.dumps(o.metadata, separators=(",", ":"), default=str),
-        ctx.ingest_ts,
-        ctx.job_id,
-        ctx.run_id,
-        ctx.batch_id,
-    )
+def _json_encoder() -> Callable[[dict[str, Any] | None], Jsonb | None]:
+    """Encodes each metadata dict once: the observations of a series share one dict."""
+    encoded: dict[int, Jsonb | None] = {}
+
+    def encode(metadata: dict[str, Any] | None) -> Jsonb | None:
+        if metadata is None:
+            return None
+        # Keyed by identity: every observation staged is alive until the COPY ends, so no id is reused.
+        key = id(metadata)
+        value = encoded.get(key)
+        if value is None:
+            value = encoded[key] = Jsonb(json.dumps(metadata, separators=(",", ":"), default=str), dumps=_as_is)
+        return value
+
+    return encode
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+def _column_types(conn: psycopg.Connection[TupleRow]) -> list[int]:
+    """The staging columns' type oids in COPY order: binary COPY sends values with no cast, so the
+    types must be exactly the table's (read from the catalog, so both flavours are right)."""
+    row = conn.execute(_TYPES_SQL, (list(STAGED_COLUMNS), STAGING, list(STAGED_COLUMNS))).fetchone()
+    types = list(row[0]) if row and row[0] else []
+    if len(types) != len(STAGED_COLUMNS):
+        raise RuntimeError(f"{STAGING} lacks some of the columns {', '.join(STAGED_COLUMNS)}")
+    return types
 
 
 def stage_observations(
     conn: psycopg.Connection[TupleRow], ctx: BatchContext, observations: Iterable[Observation]
 ) -> int:
-    """COPYs observations into staging under ctx.batch_id; returns how many were staged."""
+    """COPYs observations into staging under ctx.batch_id; returns how many were staged.
+
+    Binary COPY: about twice as fast as text for these rows, on both sides (no text to escape and
+    parse); each row is one tuple built from the record in C (attrgetter), with the series' metadata
+    JSON encoded once per series, not per observation.
+    """
     staged = 0
+    fields = _FIELDS
+    json_of = _json_encoder()
+    tenant, ingest = (ctx.tenant_id,), (ctx.ingest_ts, ctx.job_id, ctx.run_id, ctx.batch_id)
+    types = _column_types(conn)  # before the COPY: the connection runs nothing else during one
     with conn.cursor() as cur, cur.copy(_COPY_SQL) as copy:
+        copy.set_types(types)
+        write = copy.write_row
         for obs in observations:
-            copy.write_row(_row(ctx, obs))
+            write(tenant + fields(obs) + (json_of(obs.metadata),) + ingest)
             staged += 1
     return staged
 
