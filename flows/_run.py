@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -69,7 +71,7 @@ def begin_ingestion_run(settings: RunSettings, flow_name: str, kafka_block: str,
     elif settings.kafka is None:
         log.info("Kafka publishing is off: EIA_KAFKA_BOOTSTRAP / block %r is not set", kafka_block)
     with connect(settings.dsn, autocommit=True) as conn:
-        start_run(conn, run_id, flow_name, settings.tenant_id)
+        start_run(conn, run_id, flow_name, settings.tenant_id, host=socket.gethostname(), pid=os.getpid())
         if abandoned := drop_abandoned_staging(conn):
             log.info("removed %d staged row(s) left by a killed earlier run (never merged)", abandoned)
     return RunSummary(run_id, flow_name, settings.tenant_id)
@@ -84,13 +86,15 @@ async def end_ingestion_run(
     report: Callable[[str], Awaitable[None]],
     result: Callable[[str, str], R],
     log: Log,
+    refresh: bool = True,
 ) -> State[R]:
     """Ends the run: Failed with `failure` when there is one, else Completed with `success`.
 
     `report(status)` publishes the run's artifacts; `result(status, message)` builds the state's data.
+    `refresh=False`: the rows were merged by other runs (a bulk parent's children), which refreshed.
     """
     status, message = ("failed", failure) if failure is not None else ("completed", success)
-    if summary.counts.inserted or summary.counts.updated:
+    if refresh and (summary.counts.inserted or summary.counts.updated):
         with connect(settings.dsn, autocommit=True) as conn:
             refresh_monthly_aggregates(conn)
     with connect(settings.dsn, autocommit=True) as conn:

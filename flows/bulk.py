@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from prefect import State, flow, get_run_logger
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency
+from prefect.states import Failed
 
 from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
-from flows._run import ProgressArtifact, begin_ingestion_run, end_ingestion_run
+from flows._fanout import fan_out as fan_out_datasets
+from flows._fanout import in_deployment
+from flows._run import ProgressArtifact, begin_ingestion_run, end_ingestion_run, publish_report
 from flows.settings import RunSettings, bulk_url, load_run_settings
 from tasks.bulk import (
     DEFAULT_BATCH_SIZE,
@@ -36,6 +40,15 @@ from tasks.bulk import (
     Validators,
     check_dataset_code,
     quiet_expected_tracebacks,
+)
+from tasks.bulk.fanout import (
+    ARTIFACT_KEY,
+    CHILD_DEPLOYMENT,
+    DATASET_LEASE_S,
+    DATASET_LIMIT,
+    artifact_markdown,
+    artifact_rows,
+    failure_message,
 )
 from tasks.bulk.tasks import (
     download_bulk_archive_task,
@@ -277,6 +290,8 @@ async def ingest_eia_bulk(
     endpoints_block: str = ENDPOINTS_BLOCK,
     database_block: str = DATABASE_BLOCK,
     kafka_block: str = KAFKA_BLOCK,
+    fan_out: bool | None = None,
+    child_deployment: str = CHILD_DEPLOYMENT,
 ) -> State[BulkRunResult]:
     """Load EIA bulk archives (ELEC, PET, NG, ...) whose manifest version changed since the last load.
 
@@ -297,7 +312,132 @@ async def ingest_eia_bulk(
         max_quarantine_share: when more than this share of a batch fails row-level quality rules, the batch
             is blocked and the dataset stops there (a systematic break); below it, the offending rows are
             quarantined and the load goes on.
+        fan_out: one child flow run per dataset on the work pool (deployment `child_deployment`), each
+            loading its dataset in its own pod; default: in a deployment run with more than one dataset.
+            Off: the datasets load one after another in this process (as `eia run bulk` does locally).
+        child_deployment: the deployment each child runs (README, "Scale out").
     """
+    params: dict[str, Any] = {
+        "batch_size": batch_size,
+        "max_batches": max_batches,
+        "force": force,
+        "allowed_hosts": allowed_hosts,
+        "work_dir": work_dir,
+        "max_line_bytes": max_line_bytes,
+        "max_download_bytes": max_download_bytes,
+        "max_member_bytes": max_member_bytes,
+        "max_compression_ratio": max_compression_ratio,
+        "progress": progress,
+        "max_quarantine_share": max_quarantine_share,
+        "endpoints_block": endpoints_block,
+        "database_block": database_block,
+        "kafka_block": kafka_block,
+    }
+    deployed = in_deployment()
+    if fan_out is None:
+        fan_out = deployed and len(set(datasets or DEFAULT_DATASETS)) > 1
+    if fan_out:
+        return await _parent(datasets, params, child_deployment)
+    if not deployed:
+        return await _ingest_here(datasets, **params)
+    # A deployment run that loads here (a child, or fan_out off) holds one `eia_bulk_datasets` slot for
+    # its whole load, run-log row included: at most that many datasets load at once, pool-wide.
+    try:
+        # A failed lease renewal (a Prefect API hiccup) must not kill an hours-long load: at worst one
+        # more dataset than the limit starts meanwhile.
+        slot = concurrency(
+            DATASET_LIMIT, occupy=1, strict=True, lease_duration=DATASET_LEASE_S, raise_on_lease_renewal_failure=False
+        )
+        async with slot:
+            return await _ingest_here(datasets, **params)
+    except ConcurrencySlotAcquisitionError as exc:
+        message = f"Prefect global concurrency limit {DATASET_LIMIT!r} is missing ({exc}); run `eia init` to create it"
+        get_run_logger().error("%s", message)
+        return Failed(message=message)
+
+
+async def _parent(datasets: list[str] | None, params: dict[str, Any], child_deployment: str) -> State[BulkRunResult]:
+    """Starts one child run per dataset, waits for them, reports them all; fails naming failed datasets."""
+    install_logging_filter()
+    quiet_expected_tracebacks()
+    log = get_run_logger()
+    message = _check_parameters(
+        params["batch_size"],
+        params["max_batches"],
+        params["max_line_bytes"],
+        params["max_download_bytes"],
+        params["max_member_bytes"],
+        params["max_compression_ratio"],
+    )
+    try:
+        codes = list(dict.fromkeys(check_dataset_code(d.strip().upper()) for d in (datasets or DEFAULT_DATASETS)))
+    except BulkError as exc:
+        message, codes = message or scrub_text(str(exc)), []
+    if message is not None:  # before any child starts: N children would fail the same way
+        log.error("%s", message)
+        return Failed(message=message)
+    settings = await load_run_settings(
+        api_key_block=API_KEY_BLOCK,
+        endpoints_block=params["endpoints_block"],
+        database_block=params["database_block"],
+        kafka_block=params["kafka_block"],
+        need_api_key=False,
+    )
+    summary = begin_ingestion_run(settings, FLOW_NAME, params["kafka_block"], log)
+    try:
+        outcomes = await fan_out_datasets(codes, params, child_deployment, settings.dsn, log)
+    except BaseException as exc:
+        with connect(settings.dsn, autocommit=True) as conn:
+            finish_run(conn, summary, status="failed", message=scrub_text(f"{type(exc).__name__}: {exc}"))
+        raise
+    for o in outcomes:
+        summary.counts.add(o.counts)
+    summary.details = {
+        "datasets": {o.dataset: o.status for o in outcomes},
+        "children": {o.dataset: o.flow_run_id for o in outcomes},
+    }
+    c = summary.counts
+    success = (
+        ", ".join(f"{o.dataset} {o.status}" for o in outcomes)
+        + f" in {len(outcomes)} child runs: {c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged, "
+        f"{c.quarantined} quarantined, {c.skipped} skipped from {c.received} observations"
+    )
+
+    async def publish(status: str) -> None:
+        await publish_report(
+            ARTIFACT_KEY, artifact_markdown(outcomes, parent=summary.run_id), artifact_rows(outcomes), FLOW_NAME
+        )
+
+    return await end_ingestion_run(
+        settings,
+        summary,
+        failure=failure_message(outcomes),
+        success=success,
+        report=publish,
+        result=lambda status, text: BulkRunResult(summary.run_id, status, text, summary.counts, []),
+        log=log,
+        refresh=False,  # each child refreshed the aggregate after its own merge
+    )
+
+
+async def _ingest_here(
+    datasets: list[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_batches: int | None = None,
+    force: bool = False,
+    allowed_hosts: list[str] | None = None,
+    work_dir: str | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+    max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+    max_compression_ratio: float = DEFAULT_MAX_COMPRESSION_RATIO,
+    progress: bool | None = None,
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
+    endpoints_block: str = ENDPOINTS_BLOCK,
+    database_block: str = DATABASE_BLOCK,
+    kafka_block: str = KAFKA_BLOCK,
+) -> State[BulkRunResult]:
+    """The datasets one after another in this process (locally, or one child of a fanned-out parent)."""
     install_logging_filter()
     quiet_expected_tracebacks()
     log = get_run_logger()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import psycopg
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
 from pydantic import SecretStr
 
 from blocks import (
@@ -29,6 +30,7 @@ from blocks import (
     EiaKafka,
 )
 from flows.settings import load_block
+from tasks.bulk.fanout import DATASET_LIMIT, DATASET_SLOTS
 from tasks.eia.limits import API_SLOTS, RATE_BURST, RATE_LIMIT, RATE_PER_SECOND, SLOT_LIMIT
 from tasks.store.database import DATABASE_URL_ENV, connect, connection_error, describe_dsn, resolve_dsn
 from tasks.store.migrations import MigrationReport, apply_migrations
@@ -105,13 +107,29 @@ async def ensure_blocks(env: Mapping[str, str]) -> dict[str, str]:
 
 
 async def ensure_limits(
-    slots: int = API_SLOTS, rate: float = RATE_PER_SECOND, burst: int = RATE_BURST
+    slots: int = API_SLOTS, rate: float = RATE_PER_SECOND, burst: int = RATE_BURST, datasets: int | None = None
 ) -> dict[str, str]:
-    """Creates or updates `api_eia` (slots) and `api_eia_rate` (burst, decaying at `rate` per second)."""
+    """Creates or updates `api_eia` (slots) and `api_eia_rate` (burst, decaying at `rate` per second).
+
+    `eia_bulk_datasets` (bulk datasets loading at once, README "Scale out") is created with
+    DATASET_SLOTS when missing and otherwise kept as the operator set it; `datasets` sets it.
+    """
     async with get_client() as client:
         await client.upsert_global_concurrency_limit_by_name(SLOT_LIMIT, slots)
         await client.upsert_global_concurrency_limit_by_name(RATE_LIMIT, burst, slot_decay_per_second=rate)
-    return {SLOT_LIMIT: f"{slots} slots", RATE_LIMIT: f"{rate:g} requests/s, burst {burst}"}
+        if datasets is not None:
+            await client.upsert_global_concurrency_limit_by_name(DATASET_LIMIT, datasets)
+        else:
+            try:
+                datasets = (await client.read_global_concurrency_limit_by_name(DATASET_LIMIT)).limit
+            except ObjectNotFound:
+                datasets = DATASET_SLOTS
+                await client.upsert_global_concurrency_limit_by_name(DATASET_LIMIT, datasets)
+    return {
+        SLOT_LIMIT: f"{slots} slots",
+        RATE_LIMIT: f"{rate:g} requests/s, burst {burst}",
+        DATASET_LIMIT: f"{datasets} datasets at once",
+    }
 
 
 def check_database(dsn: str) -> None:

@@ -23,6 +23,7 @@ API_SLOTS = 3  # the runbook's api_eia pool
 # README, "Rate arithmetic".
 RATE_BURST = 2
 RATE_PER_SECOND = 2.0  # whole: with 2.5, floor() lets one second admit burst + 2 (the old 4 + 2 = 6)
+MIN_RATE = 1e-3  # requests/s: the lowest ceiling (aiolimiter divides by the rate)
 
 
 class AdaptiveLimiter(AsyncLimiter):  # type: ignore[misc]
@@ -43,10 +44,12 @@ class AdaptiveLimiter(AsyncLimiter):  # type: ignore[misc]
     @property
     def max_allowed(self) -> float:
         """The highest rate allowed now: the base rate, or the dynamic-throttling ceiling below it."""
-        return self.base_rate if self.ceiling is None else max(self.floor, min(self.base_rate, self.ceiling))
+        # The ceiling wins over the floor: the floor bounds the 429 back-off, while a ceiling below it is
+        # this worker's share of the quota spread, which all workers together must not exceed.
+        return self.base_rate if self.ceiling is None else max(MIN_RATE, min(self.base_rate, self.ceiling))
 
     def set_ceiling(self, requests_per_second: float | None) -> None:
-        """Caps the rate (never below the floor); None lifts the cap.
+        """Caps the rate (below the floor too: a worker's share of the spread may be lower); None lifts it.
 
         A rate running at the old cap follows the new one up or down; a rate still recovering from
         a 429 is only capped, and keeps recovering gradually.
@@ -64,7 +67,7 @@ class AdaptiveLimiter(AsyncLimiter):  # type: ignore[misc]
         return "quota_spread" if self.max_allowed < self.base_rate else "base"
 
     def set_rate(self, requests_per_second: float) -> None:
-        rate = max(self.floor, min(self.max_allowed, requests_per_second))
+        rate = min(self.max_allowed, max(self.floor, requests_per_second))
         # aiolimiter derives its leak rate from these two; changing both keeps the bucket consistent.
         self.time_period = self.max_rate / rate
         self._rate_per_sec = rate

@@ -68,6 +68,9 @@ class LedgerReading:
     cost_projected_usd: float | None = None
     budget_usd: float | None = None
     budget_used_ratio: float | None = None
+    # The shared request budget (tasks/quota/throttle.py): all workers together, and each live worker.
+    throttle_global_rate: float = 0.0
+    throttle_worker_share: Mapping[str, float] = field(default_factory=dict)  # worker -> requests/s
 
 
 def read_ledger(conn: psycopg.Connection[TupleRow], tenant_id: str, policy: CostPolicy, now: datetime) -> LedgerReading:
@@ -88,6 +91,8 @@ def read_ledger(conn: psycopg.Connection[TupleRow], tenant_id: str, policy: Cost
         quota_used={"hour": status.hour.used, "day": status.day.used},
         quota_remaining={"hour": status.hour.remaining, "day": status.day.remaining},
         quota_limit={"hour": status.hour.limit, "day": status.day.limit},
+        throttle_global_rate=status.rate.global_per_s,
+        throttle_worker_share={w.worker: w.rate_per_s for w in status.rate.shares},
         cost_usd_month=float(budget.spend_exact_usd),
         cost_projected_usd=float(budget.projected_usd),
         budget_usd=float(budget.budget_usd),
@@ -263,6 +268,19 @@ def ledger_families(reading: LedgerReading) -> Iterator[Metric]:
     yield _labelled(
         GaugeMetricFamily("eia_quota_limit", "The configured EIA API request quota per window.", labels=["window"]),
         reading.quota_limit,
+    )
+    yield GaugeMetricFamily(
+        "eia_throttle_global_rate",
+        "Requests/s all workers together may send now: min(base, quota spread) times the shared back-off factor.",
+        value=reading.throttle_global_rate,
+    )
+    yield _labelled(
+        GaugeMetricFamily(
+            "eia_throttle_worker_share",
+            "Requests/s each live worker allows itself: its share of eia_throttle_global_rate.",
+            labels=["worker"],
+        ),
+        reading.throttle_worker_share,
     )
     yield GaugeMetricFamily(
         "eia_cost_usd",

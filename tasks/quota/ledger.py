@@ -8,7 +8,10 @@ pair of hooks for one tenant:
 - `record` (after each send) adds the request's status class, error kind, retry, bytes and latency
   histogram (the columns of `tasks.store.usage`), written by a background task on the ledger's own
   connection, so the event loop never waits for the database on the answer path. The same task
-  keeps this worker's rate row in `eia_rate_state`.
+  keeps this worker's rate row in `eia_rate_state`, and turns a 429 into the global back-off.
+Shared rate (issue 17): each reservation also beats this worker's heartbeat and reads the global
+factor and the live workers, so the limiter runs at this worker's share of the global rate
+(`tasks.quota.throttle`): N workers together send what one would, and a 429 seen by one slows all.
 The read side is `tasks.quota.status`; resets are `tasks.quota.reset`.
 """
 
@@ -32,7 +35,17 @@ from tasks.eia.client import RequestRecord
 from tasks.eia.limits import RATE_BURST, RATE_LIMIT, RATE_PER_SECOND, AdaptiveLimiter
 from tasks.quota.budget import GUIDANCE_BURST_PER_S, CostPolicy, effective_limits, hour_bounds
 from tasks.quota.reserve import LedgerUnavailable, Reservation, reserve_request
-from tasks.quota.throttle import RATE_REFRESH_S, quota_spread
+from tasks.quota.throttle import (
+    BACKOFF_SQL,
+    BACKOFF_WINDOW_S,
+    FACTOR_FLOOR,
+    RATE_LIVE_S,
+    RATE_REFRESH_S,
+    RECOVERY_STEP_S,
+    SHARE_SQL,
+    quota_spread,
+    worker_share,
+)
 from tasks.store.tables import RATE_STATE, USAGE_LEDGER
 from tasks.store.usage import (
     COUNTER_COLUMNS,
@@ -112,6 +125,7 @@ class UsageLedger:
         clock: Any = None,
         flush_interval_s: float = 0.2,
         worker: str | None = None,
+        recovery_step_s: float = RECOVERY_STEP_S,
     ) -> None:
         self.dsn = dsn
         self.tenant_id = tenant_id
@@ -129,6 +143,11 @@ class UsageLedger:
         self._rate_written: tuple[tuple[float, float, float | None, str], float] | None = None
         self._limiter: AdaptiveLimiter | None = None
         self._spreading = False
+        self._recovery_step_s = recovery_step_s
+        self.factor = 1.0  # the global back-off factor at the last reservation
+        self.workers = 1  # live workers at the last reservation, this one included
+        self.share: float | None = None  # this worker's share of the global rate (None: not watching)
+        self._backoff_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._closing = False
@@ -222,6 +241,8 @@ class UsageLedger:
             raise reservation.refusal(self.limits)
         self.reserved += 1
         _reserved_bucket.set(reservation.bucket)
+        if self._limiter is not None:
+            await self._read_share(conn)
         self._throttle(reservation)
 
     def record(self, record: RequestRecord) -> None:
@@ -231,6 +252,8 @@ class UsageLedger:
             bucket = hour_bounds(self._clock() if self._clock is not None else datetime.now(UTC))[0]
         with self._pending_lock:
             self._pending.add(bucket, record_deltas(record), record.duration_s)
+            if record.throttled:
+                self._backoff_pending = True  # the writer halves the global factor for every worker
         self._poke()
 
     def _poke(self) -> None:
@@ -239,29 +262,64 @@ class UsageLedger:
 
     # -- dynamic throttling --
 
+    async def _read_share(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
+        """Beats this worker's heartbeat; reads the global factor and the live workers (one statement)."""
+        limiter = self._limiter
+        assert limiter is not None
+        try:
+            cur = await conn.execute(
+                SHARE_SQL,
+                {
+                    "tenant": self.tenant_id,
+                    "worker": self.worker,
+                    "rate": limiter.rate,
+                    "base": limiter.base_rate,
+                    "ceiling": limiter.ceiling,
+                    "reason": self._rate_row[3] if self._rate_row else "base",
+                    "live_s": RATE_LIVE_S,
+                    "step_s": self._recovery_step_s,
+                },
+            )
+            row = await cur.fetchone()
+        except psycopg.Error as exc:
+            # The reservation itself succeeded: keep the last known share rather than fail the request.
+            logger.warning("usage ledger: could not read the shared rate (%s); keeping %.3g/s", exc, limiter.rate)
+            return
+        if row is not None:
+            self.factor, self.workers = float(row[0]), int(row[1])
+
     def _throttle(self, reservation: Reservation) -> None:
         limiter = self._limiter
         if limiter is None:
             return
         spread = quota_spread(self.policy, self.limits, reservation.day_used, reservation.checked_at)
-        if spread is not None:
-            limiter.set_ceiling(spread.rate_per_s)
-            if not self._spreading:
-                self._spreading = True
-                logger.warning(
-                    "daily quota past %s%% (%d of %d used): request rate lowered to %.3g/s to spread the "
-                    "remaining %d requests over the %.1f h left of the UTC day",
-                    self.policy.warning_percent,
-                    reservation.day_used,
-                    self.limits.daily,
-                    limiter.rate,
-                    spread.remaining,
-                    spread.seconds_left / 3600,
-                )
+        share = worker_share(limiter.base_rate, spread, self.factor, self.workers)
+        self.share = share
+        if spread is not None or share < limiter.base_rate * (1 - 1e-9):
+            limiter.set_ceiling(share)
         elif limiter.ceiling is not None:
             limiter.set_ceiling(None)
+        if spread is not None and not self._spreading:
+            self._spreading = True
+            logger.warning(
+                "daily quota past %s%% (%d of %d used): request rate lowered to %.3g/s (this worker's share, "
+                "%d live) to spread the remaining %d requests over the %.1f h left of the UTC day",
+                self.policy.warning_percent,
+                reservation.day_used,
+                self.limits.daily,
+                limiter.rate,
+                self.workers,
+                spread.remaining,
+                spread.seconds_left / 3600,
+            )
+        elif spread is None:
             self._spreading = False
-        row = (limiter.rate, limiter.base_rate, limiter.ceiling, limiter.reason)
+        # Why the rate is what it is; a share of the base among live workers is still "base".
+        if self.factor < 1 or limiter.reason == "throttled":
+            reason = "throttled"
+        else:
+            reason = "quota_spread" if spread is not None else "base"
+        row = (limiter.rate, limiter.base_rate, limiter.ceiling, reason)
         if row != self._rate_row:
             self._rate_row = row
             self._poke()
@@ -298,6 +356,7 @@ class UsageLedger:
                     (self.tenant_id, bucket, *(delta[c] for c in columns), pending.latency.get(bucket, 0.0)),
                 )
             pending = _Pending()
+            await self._back_off(conn)
             await self._write_rate(conn)
         except (psycopg.Error, LedgerUnavailable) as exc:
             logger.warning(
@@ -312,6 +371,31 @@ class UsageLedger:
                 with self._pending_lock:
                     pending.merge(self._pending)
                     self._pending = pending
+
+    async def _back_off(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
+        """Halves the global factor after a 429 this worker saw (every worker slows at its next request)."""
+        with self._pending_lock:
+            if not self._backoff_pending:
+                return
+            self._backoff_pending = False
+        try:
+            cur = await conn.execute(
+                BACKOFF_SQL,
+                {
+                    "tenant": self.tenant_id,
+                    "window_s": BACKOFF_WINDOW_S,
+                    "floor": FACTOR_FLOOR,
+                    "step_s": self._recovery_step_s,
+                },
+            )
+            row = await cur.fetchone()
+        except psycopg.Error:
+            with self._pending_lock:
+                self._backoff_pending = True  # retried with the next write
+            raise
+        if row is not None:
+            self.factor = min(self.factor, float(row[0]))
+            logger.warning("EIA throttled a request: the shared rate factor is %.3g for every worker", self.factor)
 
     async def _write_rate(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
         row = self._rate_row

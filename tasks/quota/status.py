@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import TupleRow
 
+from tasks.eia.limits import RATE_PER_SECOND
 from tasks.quota.budget import (
     GUIDANCE_BURST_PER_S,
     GUIDANCE_DAILY_REQUESTS,
@@ -37,7 +38,7 @@ from tasks.quota.budget import (
     to_cents,
     worst,
 )
-from tasks.quota.throttle import RATE_LIVE_S, quota_spread
+from tasks.quota.throttle import FACTOR_SQL, RATE_LIVE_S, RECOVERY_STEP_S, global_rate, quota_spread
 from tasks.store.tables import RATE_STATE, USAGE_LEDGER
 from tasks.store.usage import COUNTER_COLUMNS, ERROR_KINDS, HISTOGRAM_BOUNDS, LE_COLUMNS, STATUS_CLASSES
 
@@ -63,11 +64,24 @@ class WindowUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerShare:
+    worker: str  # host:pid:ledger
+    rate_per_s: float  # what its limiter allows it now
+    reason: str  # base | quota_spread | throttled
+
+
+@dataclass(frozen=True, slots=True)
 class RateStatus:
     current_per_s: float | None  # sum over workers sending now; None when none is
     workers: int
     quota_spread_per_s: float | None  # the dynamic-throttling cap when past the warning threshold
     throttling_active: bool
+    # The shared budget (tasks/quota/throttle.py): the rate all workers together may send at, the
+    # global back-off factor behind it, its last halving, and each live worker's share.
+    global_per_s: float = RATE_PER_SECOND
+    global_factor: float = 1.0
+    throttled_at: datetime | None = None
+    shares: tuple[WorkerShare, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +152,12 @@ class QuotaStatus:
                 "quota_spread_per_s": self.rate.quota_spread_per_s,
                 "throttling_active": self.rate.throttling_active,
                 "dynamic_throttling": p.enable_dynamic_throttling,
+                "global_per_s": self.rate.global_per_s,
+                "global_factor": self.rate.global_factor,
+                "throttled_at": None if self.rate.throttled_at is None else iso_utc(self.rate.throttled_at),
+                "worker_shares": [
+                    {"worker": w.worker, "rate_per_s": w.rate_per_s, "reason": w.reason} for w in self.rate.shares
+                ],
             },
             "policy": {
                 "warning_percent": str(p.warning_percent),
@@ -205,17 +225,25 @@ def quota_status(conn: psycopg.Connection[TupleRow], tenant_id: str, policy: Cos
     )
 
     live = conn.execute(
-        f"""SELECT coalesce(sum(rate_per_s), 0), count(*) FROM {RATE_STATE}
-            WHERE tenant_id = %s AND updated_at > now() - make_interval(secs => %s)""",
+        f"""SELECT worker, rate_per_s, base_rate_per_s, reason FROM {RATE_STATE}
+            WHERE tenant_id = %s AND updated_at > now() - make_interval(secs => %s) ORDER BY worker""",
         (tenant_id, RATE_LIVE_S),
-    ).fetchone()
-    workers = int(live[1]) if live else 0
+    ).fetchall()
+    shares = tuple(WorkerShare(str(w), float(r), str(why)) for w, r, _, why in live)
+    factor_row = conn.execute(FACTOR_SQL, {"tenant": tenant_id, "step_s": RECOVERY_STEP_S}).fetchone()
+    factor = float(factor_row[0]) if factor_row else 1.0
     spread = quota_spread(policy, limits, day.used, now)
+    # The workers' configured base rate (the endpoints block); Prefect's rate limit when none is live.
+    base = max((float(b) for _, _, b, _ in live), default=RATE_PER_SECOND)
     rate = RateStatus(
-        float(live[0]) if live and workers else None,
-        workers,
+        sum(w.rate_per_s for w in shares) if shares else None,
+        len(shares),
         None if spread is None else spread.rate_per_s,
         spread is not None,
+        global_per_s=global_rate(base, spread, factor),
+        global_factor=factor,
+        throttled_at=factor_row[1] if factor_row else None,
+        shares=shares,
     )
     return QuotaStatus(
         tenant_id=tenant_id,

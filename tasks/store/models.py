@@ -259,6 +259,8 @@ class RunLog(SQLModel, table=True):
     requests: int = counter()
     message: str | None = optional(TEXT)
     details: dict[str, Any] | None = optional(JSONB)
+    host: str | None = optional(TEXT)  # where the run ran (0009): the pod or machine
+    pid: int | None = optional(INTEGER)  # and its process
 
 
 Index("eia_run_log_flow_idx", col(RunLog.flow_name), col(RunLog.started_at).desc())
@@ -476,6 +478,18 @@ class RateState(SQLModel, table=True):
     base_rate_per_s: float = column(DOUBLE_PRECISION)
     ceiling_per_s: float | None = optional(DOUBLE_PRECISION)
     reason: str = column(TEXT)  # base | quota_spread | throttled
+    updated_at: datetime = now()
+
+
+class ThrottleState(SQLModel, table=True):
+    """eia_throttle_state: the global back-off factor of the request rate, shared by every worker (0009)."""
+
+    __tablename__ = tables.THROTTLE_STATE
+
+    tenant_id: str = column(TEXT, primary_key=True)
+    factor: float = column(DOUBLE_PRECISION, "1")
+    throttled_at: datetime | None = optional(TIMESTAMPTZ)
+    throttle_events: int = counter()
     updated_at: datetime = now()
 
 

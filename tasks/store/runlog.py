@@ -68,11 +68,22 @@ class RunSummary:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def start_run(conn: psycopg.Connection[TupleRow], run_id: str, flow_name: str, tenant_id: str) -> None:
+def start_run(
+    conn: psycopg.Connection[TupleRow],
+    run_id: str,
+    flow_name: str,
+    tenant_id: str,
+    *,
+    host: str | None = None,
+    pid: int | None = None,
+) -> None:
+    """Opens (or reopens, on a retry) the run's row; `host` and `pid` say where it runs (fanned-out runs)."""
     conn.execute(
-        f"""INSERT INTO {RUN_LOG} (run_id, flow_name, tenant_id, status) VALUES (%s, %s, %s, 'running')
-            ON CONFLICT (run_id) DO UPDATE SET status = 'running', started_at = now(), ended_at = NULL""",
-        (run_id, flow_name, tenant_id),
+        f"""INSERT INTO {RUN_LOG} (run_id, flow_name, tenant_id, status, host, pid)
+            VALUES (%s, %s, %s, 'running', %s, %s)
+            ON CONFLICT (run_id) DO UPDATE SET status = 'running', started_at = now(), ended_at = NULL,
+                host = EXCLUDED.host, pid = EXCLUDED.pid""",
+        (run_id, flow_name, tenant_id, host, pid),
     )
 
 

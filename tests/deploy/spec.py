@@ -34,6 +34,8 @@ INGESTION: Final = frozenset({"ingest_eia_series_timescale", "ingest_eia_bulk"})
 REQUIRED_FLOWS: Final[frozenset[str]] = ALL_FLOWS
 
 DEPLOYMENT_NAME: Final = "prod"
+# The bulk fan-out's child deployment (README, "Scale out"): the bulk flow, one dataset per run.
+CHILD_DEPLOYMENT_NAME: Final = "dataset"
 PRODUCTION_POOL: Final = "eia-kubernetes"
 # Runbook resource table, "EIA Worker" row.
 RESOURCES: Final = {"cpu_request": "250m", "cpu_limit": "1000m", "memory_request": "512Mi", "memory_limit": "2Gi"}
@@ -71,3 +73,8 @@ def override_for_tests(pool: str) -> dict[str, Any]:
         deployment["work_pool"] = {**deployment["work_pool"], "name": pool}
     config["pull"] = [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}]
     return config
+
+
+def runbook_deployments(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The seven runbook deployments (named `prod`), without the bulk fan-out's child deployment."""
+    return [d for d in config["deployments"] if d["name"] == DEPLOYMENT_NAME]

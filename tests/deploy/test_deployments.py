@@ -34,12 +34,14 @@ from blocks import (
     EiaKafka,
 )
 from flows.cli.setup import ensure_limits
+from tasks.bulk.fanout import CHILD_DEPLOYMENT
 from tasks.standin.data import default_demo_dataset
 from tasks.standin.server import EiaReplayServer
 from tests.deploy.conftest import TEST_POOL, Deployed
 from tests.deploy.prefect_server import LocalPrefect, run_cli
 from tests.deploy.spec import (
     ALL_FLOWS,
+    CHILD_DEPLOYMENT_NAME,
     DEPLOYMENT_NAME,
     INGESTION,
     PRODUCTION_POOL,
@@ -49,6 +51,7 @@ from tests.deploy.spec import (
     available_flows,
     flow_of,
     prefect_yaml,
+    runbook_deployments,
 )
 from tests.support.services import reset_database
 
@@ -74,8 +77,8 @@ async def eia_deployments(api_url: str) -> dict[str, list[DeploymentResponse]]:
 
 def test_prefect_yaml_declares_the_seven_runbook_deployments_on_the_kubernetes_pool() -> None:
     config = prefect_yaml()
-    deployments = {flow_of(d): d for d in config["deployments"]}
-    assert len(config["deployments"]) == 7 and deployments.keys() == ALL_FLOWS
+    deployments = {flow_of(d): d for d in runbook_deployments(config)}
+    assert len(runbook_deployments(config)) == 7 and deployments.keys() == ALL_FLOWS
     for flow, (entrypoint, cron) in SCHEDULES.items():
         d = deployments[flow]
         assert d["name"] == DEPLOYMENT_NAME
@@ -94,6 +97,18 @@ def test_prefect_yaml_declares_the_seven_runbook_deployments_on_the_kubernetes_p
         else:
             assert "concurrency_limit" not in d
     assert config["pull"] == [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/eia-pipeline"}}]
+
+
+def test_the_bulk_child_deployment_runs_the_bulk_flow_unscheduled_without_a_deployment_limit() -> None:
+    config = prefect_yaml()
+    [child] = [d for d in config["deployments"] if d["name"] == CHILD_DEPLOYMENT_NAME]
+    [parent] = [d for d in runbook_deployments(config) if flow_of(d) == "ingest_eia_bulk"]
+    assert child["entrypoint"] == parent["entrypoint"] == "flows/bulk.py:ingest_eia_bulk"
+    assert f"{flow_of(child)}/{child['name']}" == CHILD_DEPLOYMENT
+    # Children of a `prod` run behind `prod`'s limit of 1 would wait for their own parent forever.
+    assert "schedules" not in child and "concurrency_limit" not in child
+    assert child["parameters"] == {"fan_out": False}
+    assert child["work_pool"] == parent["work_pool"]  # same pool, image and resources
 
 
 def test_the_image_tag_is_the_project_version() -> None:
@@ -126,7 +141,7 @@ async def test_deploy_creates_each_deployment_with_exactly_its_runbook_schedule(
     found = await eia_deployments(deployed.server.api_url)
     assert found.keys() == deployed.flows, deployed.output
     for flow in deployed.flows:
-        [d] = found[flow]
+        [d] = [d for d in found[flow] if d.name == DEPLOYMENT_NAME]
         cron = SCHEDULES[flow][1]
         assert d.name == DEPLOYMENT_NAME
         assert d.entrypoint == SCHEDULES[flow][0]
@@ -205,19 +220,21 @@ async def test_eia_deployments_pause_leaves_every_eia_deployment_paused_and_resu
         found = await eia_deployments(deployed.server.api_url)
         assert found.keys() == deployed.flows
         assert all(d.paused for ds in found.values() for d in ds)
-        assert f"{len(deployed.flows)} of {len(deployed.flows)} EIA deployments paused" in paused.stdout
+        total = len(deployed.flows) + ("ingest_eia_bulk" in deployed.flows)  # + the bulk child deployment
+        assert f"{total} of {total} EIA deployments paused" in paused.stdout
         for flow in deployed.flows:
             assert f"paused: {flow}/{DEPLOYMENT_NAME}" in paused.stdout
 
         listed = run_cli(["eia", "deployments", "list"], env)
-        assert listed.returncode == 0 and listed.stdout.count("paused") == len(deployed.flows), listed.stdout
+        assert listed.returncode == 0 and listed.stdout.count("paused") == total, listed.stdout
     finally:
         resumed = run_cli(["eia", "deployments", "resume"], env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     found = await eia_deployments(deployed.server.api_url)
     assert not any(d.paused for ds in found.values() for d in ds)
     # Resuming keeps each schedule exactly as deployed.
-    for flow, [d] in found.items():
+    for flow, ds in found.items():
+        [d] = [d for d in ds if d.name == DEPLOYMENT_NAME]
         assert [(s.schedule.cron, s.active) for s in d.schedules] == [(SCHEDULES[flow][1], True)]  # type: ignore[union-attr]
 
 

@@ -17,7 +17,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import Flow, FlowRun
 from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration, KubernetesWorkerVariables
 
-from tests.deploy.spec import REPO, RESOURCES, TEMPLATE, flow_of, prefect_yaml
+from tests.deploy.spec import REPO, RESOURCES, TEMPLATE, flow_of, prefect_yaml, runbook_deployments
 
 K8S_VERSION = "1.30"
 K8S_DIR = REPO / "infra" / "k8s"
@@ -41,7 +41,7 @@ def template() -> dict[str, Any]:
 
 
 def job_variables(flow: str) -> dict[str, Any]:
-    [deployment] = [d for d in prefect_yaml()["deployments"] if flow_of(d) == flow]
+    [deployment] = [d for d in runbook_deployments(prefect_yaml()) if flow_of(d) == flow]
     variables = deployment["work_pool"]["job_variables"]
     assert isinstance(variables, dict)
     return variables

@@ -36,6 +36,7 @@ EXPORTED = {
     "eia_staleness_check_timestamp_seconds", "eia_rows_received_total", "eia_rows_loaded_total",
     "eia_rows_quarantined_total", "eia_rows_skipped_total", "eia_outbox_pending_messages",
     "eia_outbox_oldest_age_seconds", "eia_collector_database_up", "eia_collector_scrape_duration_seconds",
+    "eia_throttle_global_rate", "eia_throttle_worker_share",
 }  # fmt: skip
 RUNBOOK_ALERTS = {"EIAQuotaExceeded", "EIAHighCostRate", "EIAHighErrorRate", "EIALatencySpike", "EIADataStaleness",
                   "EIAQualityDrop"}  # fmt: skip

@@ -97,6 +97,9 @@ async def test_after_a_series_run_every_alerted_metric_is_scraped_with_the_ledge
     assert value(found, "eia_quota_remaining", window="day") == value(found, "eia_quota_limit", window="day") - requests
     assert value(found, "eia_cost_usd") == pytest.approx(requests * 0.005 / 1000)
     assert 0 < value(found, "eia_budget_used_ratio") < 1e-6
+    # The run is over: no live worker has a share, and the pool may send at the whole rate limit.
+    assert value(found, "eia_throttle_global_rate") == 2.0
+    assert found.get("eia_throttle_worker_share", []) == []
 
 
 def _set_breaker(dsn: str, state: str) -> None:

@@ -65,7 +65,8 @@ def test_0007_keeps_every_quarantine_row_of_an_older_database_and_files_a_repeat
             for batch in ("b1", "b2"):
                 conn.execute(insert, (batch,))
         applied = apply_migrations(dsn).applied
-        assert [m.version for m in applied] == [v for v in (7, 8) if v in {m.version for m in applied}]
+        # Every later migration applies, in order, on top of the older database.
+        assert [m.version for m in applied] == [m.version for m in discover("postgres") if m.version > 6]
         with psycopg.connect(dsn) as conn:
             keys = conn.execute(
                 "SELECT ingest_batch_id, natural_key IS NOT NULL FROM eia_series_quarantine ORDER BY id"

@@ -74,6 +74,11 @@ def _render(data: dict[str, Any]) -> None:
     rate = "idle" if r["current_per_s"] is None else f"{r['current_per_s']:.3g}/s over {r['workers']} worker(s)"
     if r["throttling_active"]:
         rate += f"; quota spread {r['quota_spread_per_s']:.3g}/s"
+    # The shared budget: what all workers together may send, the back-off behind it, each one's share.
+    rate += f"; global {r['global_per_s']:.3g}/s (back-off factor {r['global_factor']:.3g}"
+    rate += f", last 429 at {r['throttled_at']})" if r["throttled_at"] else ")"
+    for share in r["worker_shares"]:
+        rate += f"\n  worker {share['worker']}: {share['rate_per_s']:.3g}/s ({share['reason']})"
     out.print(
         f"spend ${b['spend_usd']} of ${b['monthly_budget_usd']} ({b['percent_of_budget']}%, {b['state']}); "
         f"projected month end ${b['projected_usd']} ({b['projected_percent_of_budget']}%)\n"
