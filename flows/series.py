@@ -20,6 +20,8 @@ from prefect.tasks import exponential_backoff
 from blocks import API_KEY_BLOCK, DATABASE_BLOCK, ENDPOINTS_BLOCK, KAFKA_BLOCK
 from flows._run import ProgressArtifact, begin_ingestion_run, end_ingestion_run, publish_report
 from flows.settings import RunSettings, load_run_settings
+from tasks.catalog import RunValidation
+from tasks.catalog.tasks import validate_for_run_task
 from tasks.core import EiaAuthError, EiaBreakerOpen, EiaError, QuotaExhausted, install_logging_filter, scrub_text
 from tasks.core.errors import EiaRunStopped, stop_cause
 from tasks.eia import EiaClient, EiaPage, FetchOutcome, LimitsMissing, fetch_all_pages
@@ -133,6 +135,29 @@ async def _run_entry(
     return report
 
 
+async def _validate_catalog(
+    client: EiaClient,
+    plan: list[FetchRequest],
+    forced: bool,
+    stop: _Stop,
+    log: logging.Logger | logging.LoggerAdapter[Any],
+) -> RunValidation:
+    """The run's catalog check (cached per run): entries with problems are not fetched; a fatal fault
+    (a rejected key, an open breaker, an exhausted quota) stops the run as a data request's would.
+
+    Only entries the table holds nothing of yet are checked (their request starts at `initial_start`):
+    an entry with data has proven its route, frequency, columns and facets, so a daily rerun spends no
+    request on metadata; an edited entry whose facets match nothing loaded yet is checked again."""
+    unproven = [r.entry for r in plan if r.entry is not None and (forced or r.start == r.entry.initial_start)]
+    checked = await validate_for_run_task(client, unproven)
+    if checked.fatal is not None:
+        stop.error = stop.error or checked.fatal
+        client.stop(stop_cause(checked.fatal))
+    for unchecked in checked.unvalidated:
+        log.warning("catalog not validated for route %s; its entries run unchecked", unchecked)
+    return checked
+
+
 async def _wait_for_breaker_trial(settings: RunSettings, log: logging.Logger | logging.LoggerAdapter[Any]) -> None:
     """A run that starts while the shared breaker is open waits for its half-open trial (at most
     `breaker_reset_timeout_s`) instead of failing at once: after an outage the next scheduled run loads."""
@@ -218,12 +243,19 @@ async def ingest_eia_series_timescale(
             EiaClient(settings.client, breaker, reserve=ledger.reserve, on_request=ledger.record) as client,
         ):
             ledger.watch(client.limiter)
+            # The catalog is checked against EIA's metadata (one request per route) before any data request.
+            checked = await _validate_catalog(client, plan, start is not None, stop, log)
             progress = ProgressArtifact("eia-series-progress", f"{FLOW_NAME}: catalog entries and series ids done")
             done = 0
 
             async def entry(request: FetchRequest) -> EntryReport:
                 nonlocal done
-                report = await _run_entry(request, client, settings, run_id, db_lock, max_quarantine_share, stop)
+                invalid = checked.problems.get(request.key) if request.kind == "route" else None
+                report = (
+                    EntryReport(request.key, error=invalid)
+                    if invalid
+                    else await _run_entry(request, client, settings, run_id, db_lock, max_quarantine_share, stop)
+                )
                 done += 1
                 progress.update(100.0 * done / len(plan))
                 return report
@@ -266,9 +298,15 @@ async def ingest_eia_series_timescale(
         await publish_report(
             "eia-series-run",
             markdown_summary(
-                "EIA series run", reports, summary.counts, requests=summary.requests, kafka=published, status=status
+                "EIA series run",
+                reports,
+                summary.counts,
+                requests=summary.requests,
+                kafka=published,
+                status=status,
+                page_size=settings.client.page_size,
             ),
-            table_rows(reports),
+            table_rows(reports, settings.client.page_size),
             description=f"{FLOW_NAME} {run_id}",
         )
 

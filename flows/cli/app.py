@@ -249,9 +249,19 @@ def init(
     work_pool: Annotated[
         bool, typer.Option("--work-pool", help="Also create or update the work pool eia-kubernetes (infra/work-pool).")
     ] = False,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="With --work-pool: the process pool eia-local of prefect.local.yaml instead (no Kubernetes).",
+        ),
+    ] = False,
 ) -> None:
     """Set up everything, idempotently: migrations, blocks from EIA_* variables, Prefect limits."""
     from flows.cli.setup import run_init
+
+    if local and not work_pool:
+        fail("--local chooses which work pool `eia init --work-pool` creates: use `eia init --work-pool --local`")
 
     report = _run(run_init)
     table = Table(title="eia init", show_header=False)
@@ -263,7 +273,11 @@ def init(
         table.add_row(f"block {name}", state)
     for name, state in report.limits.items():
         table.add_row(f"limit {name}", state)
-    if work_pool:
+    if work_pool and local:
+        from flows.cli.workpool import LOCAL_POOL, ensure_local_pool
+
+        table.add_row(f"work pool {LOCAL_POOL}", _guard(ensure_local_pool))
+    elif work_pool:
         from flows.cli.workpool import WORK_POOL, default_template_path, ensure_work_pool
 
         table.add_row(f"work pool {WORK_POOL}", _guard(lambda: ensure_work_pool(WORK_POOL, default_template_path())))
@@ -287,14 +301,20 @@ def run_series(
         )
 
     preflight_run(need_api_key=True)
+    from flows.cli.commands.catalog import refuse_costly_catalog
+
+    refuse_costly_catalog(catalog, entry, series)  # a daily run over the daily quota is refused, with its plan
     state = _run(go)
     result = run_result(state)
     if result is not None:
         c = result.counts
+        api_rows = sum(e.fetched for e in result.entries)
+        # The flow's vocabulary: observations (what the table holds) from API rows (what EIA sent).
         out.print(
-            f"run {result.run_id}: {result.status}: {c.received} rows received, {c.inserted} inserted, "
-            f"{c.updated} updated, {c.unchanged} unchanged, {c.quarantined} quarantined, {c.skipped} skipped; "
-            f"{result.requests} EIA requests",
+            f"run {result.run_id}: {result.status}: {c.inserted} inserted, {c.updated} updated, "
+            f"{c.unchanged} unchanged, {c.quarantined} quarantined, {c.skipped} skipped from {c.received} "
+            f"observations ({api_rows} API rows); {result.requests} EIA requests",
+            soft_wrap=True,
         )
     if not state.is_completed():
         error(state.message or "the run did not complete", label="run failed:")

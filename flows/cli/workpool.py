@@ -76,3 +76,41 @@ def ensure_work_pool(name: str, template_path: Path) -> str:
             return "unchanged"
         client.update_work_pool(name, WorkPoolUpdate(base_job_template=template, description=DESCRIPTION))
         return "updated"
+
+
+LOCAL_POOL: Final = "eia-local"
+LOCAL_POOL_TYPE: Final = "process"
+LOCAL_DESCRIPTION: Final = (
+    "EIA pipeline flow runs as processes on the worker's machine, from a checkout (prefect.local.yaml)."
+)
+
+
+def ensure_local_pool(name: str = LOCAL_POOL) -> str:
+    """Creates the process work pool of prefect.local.yaml with Prefect's default process template,
+    or leaves it as it is; returns `created` or `unchanged`.
+
+    A process pool needs nothing from this repository: the worker runs each flow run as a child process
+    in the directory of the deployment's pull step. An existing pool keeps its template (a developer
+    may have tuned it); only its type is checked, since a worker refuses a pool of another type
+    ("Worker type mismatch!")."""
+    from prefect.workers.process import ProcessWorker
+
+    with get_client(sync_client=True) as client:
+        try:
+            pool = client.read_work_pool(name)
+        except ObjectNotFound:
+            client.create_work_pool(
+                WorkPoolCreate(
+                    name=name,
+                    type=LOCAL_POOL_TYPE,
+                    base_job_template=ProcessWorker.get_default_base_job_template(),
+                    description=LOCAL_DESCRIPTION,
+                )
+            )
+            return "created"
+    if pool.type != LOCAL_POOL_TYPE:
+        raise SettingsError(
+            f"work pool {name!r} exists with type {pool.type!r}, not {LOCAL_POOL_TYPE!r}: "
+            f"delete it (`prefect work-pool delete {name}`) and rerun `eia init --work-pool --local`"
+        )
+    return "unchanged"

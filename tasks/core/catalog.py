@@ -36,6 +36,7 @@ class CatalogEntry:
     publication_lag_days: int | None = None  # how late EIA publishes a period (staleness monitor)
     initial_start: str | None = None  # first period fetched when the database has nothing yet
     description: str | None = None
+    units: Mapping[str, str] = field(default_factory=dict)  # unit of each data column, per EIA's metadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +72,39 @@ def _entry(raw: Mapping[str, Any]) -> CatalogEntry:
             publication_lag_days=int(lag) if lag is not None else None,
             initial_start=raw.get("initial_start"),
             description=raw.get("description"),
+            units={str(k): str(v) for k, v in dict(raw.get("units", {})).items()},
         )
     except KeyError as exc:
         raise CatalogError(f"catalog entry {ident!r} is missing the field {exc.args[0]!r}") from None
+
+
+def entry_json(entry: CatalogEntry) -> dict[str, Any]:
+    """An entry as the catalog file writes it (the inverse of parsing it); empty optional fields left out."""
+    raw: dict[str, Any] = {
+        "id": entry.id,
+        "route": entry.route,
+        "frequency": entry.frequency,
+        "data": list(entry.data),
+        "facets": {k: list(v) for k, v in entry.facets.items()},
+        "series_facets": list(entry.series_facets),
+        "area_facet": entry.area_facet,
+        "sector_facet": entry.sector_facet,
+        "units": dict(entry.units),
+        "publication_lag_days": entry.publication_lag_days,
+        "initial_start": entry.initial_start,
+        "description": entry.description,
+    }
+    return {k: v for k, v in raw.items() if v not in (None, {}, [])}
+
+
+def catalog_json(catalog: Catalog, description: str | None = None) -> dict[str, Any]:
+    """A catalog as its file holds it."""
+    raw: dict[str, Any] = {"version": catalog.version}
+    if description:
+        raw["description"] = description
+    raw["entries"] = [entry_json(e) for e in catalog.entries]
+    raw["series_ids"] = list(catalog.series_ids)
+    return raw
 
 
 def parse_catalog(raw: Mapping[str, Any]) -> Catalog:

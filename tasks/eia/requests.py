@@ -56,3 +56,15 @@ def _sort_params(columns: Sequence[str]) -> list[tuple[str, str]]:
     for i, column in enumerate(columns):
         params += [(f"sort[{i}][column]", column), (f"sort[{i}][direction]", "asc")]
     return params
+
+
+def metadata_path(route: str) -> str:
+    """Path of `/v2/<route>` metadata: a branch's child routes, or a data route's frequencies, facets,
+    data columns and span (`/v2` itself for the root)."""
+    route = route.strip("/")
+    return f"/{route}" if route else "/"
+
+
+def facet_values_path(route: str, facet: str) -> str:
+    """Path of `/v2/<route>/facet/<facet>`: the values EIA lists for one facet of a data route."""
+    return f"/{route.strip('/')}/facet/{facet}"

@@ -226,7 +226,7 @@ def markdown_report(health: IngestionHealth, checks: Sequence[Check]) -> str:
         f"**As of:** {health.now:%Y-%m-%d %H:%M} UTC  ",
         f"**Result:** {'healthy' if not breached else f'{len(breached)} check(s) breached'}  ",
         f"**Circuit breaker:** {health.breaker_state}  ",
-        f"**Rows (24 h):** {health.rows.received} received, {health.rows.loaded} loaded, "
+        f"**Observations (24 h):** {health.rows.received} received, {health.rows.loaded} loaded, "
         f"{health.rows.quarantined} quarantined  ",
         f"**EIA requests (24 h):** {r.requests} ({r.errors} errors, {r.retries} retries)",
         "",

@@ -67,13 +67,14 @@ def merged_reasons(entries: Sequence[EntryReport]) -> dict[str, int]:
     return total
 
 
-def table_rows(entries: Sequence[EntryReport]) -> list[dict[str, Any]]:
+def table_rows(entries: Sequence[EntryReport], page_size: int = 5000) -> list[dict[str, Any]]:
     """One row per planned entry, in plan order, whatever happened to it."""
     return [
         {
             "entry": e.key,
             "status": e.status,
             "pages": e.pages,
+            "least_pages": least_pages(e.fetched, page_size) if e.pages else 0,
             "api_rows": e.fetched,
             "observations": e.counts.received,
             "inserted": e.counts.inserted,
@@ -87,8 +88,32 @@ def table_rows(entries: Sequence[EntryReport]) -> list[dict[str, Any]]:
     ]
 
 
+def least_pages(api_rows: int, page_size: int) -> int:
+    """The fewest data requests that can deliver `api_rows`: full pages, and one request even for none."""
+    return max(1, -(-api_rows // page_size))
+
+
+def request_economy(entries: Sequence[EntryReport], page_size: int) -> str:
+    """Data requests sent against the least possible for the API rows received, over the entries that ran.
+
+    A daily rerun with no new data should cost one request per entry; a first run at most
+    1.05 x ceil(API rows / page size) per entry (`eia catalog plan` shows the same two numbers ahead)."""
+    ran = [e for e in entries if not e.not_run and e.pages]
+    pages = sum(e.pages for e in ran)
+    least = sum(least_pages(e.fetched, page_size) for e in ran)
+    ratio = f"{pages / least:.2f}" if least else "-"
+    return f"{pages} data requests for {len(ran)} entries; the least for their API rows is {least} (ratio {ratio})"
+
+
 def markdown_summary(
-    title: str, entries: Sequence[EntryReport], totals: Counts, *, requests: int, kafka: str, status: str
+    title: str,
+    entries: Sequence[EntryReport],
+    totals: Counts,
+    *,
+    requests: int,
+    kafka: str,
+    status: str,
+    page_size: int = 5000,
 ) -> str:
     api_rows = sum(e.fetched for e in entries)
     not_run = [e for e in entries if e.not_run]
@@ -98,6 +123,7 @@ def markdown_summary(
         f"**Status:** {status}  ",
         f"**Entries planned:** {len(entries)} ({len(entries) - len(not_run)} run, {len(not_run)} not run)  ",
         f"**EIA requests used:** {requests}  ",
+        f"**Request economy:** {request_economy(entries, page_size)}  ",
         f"**Quarantined:** {quarantine_summary(merged_reasons(entries))}  ",
         f"**Kafka:** {kafka}",
         "",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 
 from rich.console import Console
@@ -53,14 +54,22 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with EiaReplayServer(dataset, host=args.host, port=args.port, faults=faults) as server:
+        # The URLs first, one `NAME=value` line each and never wrapped: a shell can take them from a
+        # log (`eval "$(grep ^EIA_ log)"` style), and `eia init` reads these very variables into block
+        # eia-endpoints (fields api_url and bulk_url).
+        console.print(f"EIA stand-in listening on {server.base_url}", soft_wrap=True)
+        console.print(f"EIA_API_URL={server.api_url}", soft_wrap=True)
+        console.print(f"EIA_BULK_URL={server.bulk_url}", soft_wrap=True)
         table = Table(title="EIA stand-in", show_header=False)
-        table.add_row("EIA_API_URL", server.api_url)
-        table.add_row("EIA_BULK_URL", server.bulk_url)
+        table.add_row("API v2 (EIA_API_URL, block field api_url)", server.api_url)
+        table.add_row("bulk site (EIA_BULK_URL, block field bulk_url)", f"{server.bulk_url}/manifest.txt")
         table.add_row("routes", ", ".join(sorted(dataset.routes)))
         table.add_row("series ids", ", ".join(sorted(dataset.seriesid)))
         table.add_row("bulk datasets", ", ".join(sorted((dataset.bulk_manifest or {}).get("dataset", {}))))
+        table.add_row("EIA_API_KEY", "any non-empty value (checked for presence only)")
         console.print(table)
         console.print("serving until Ctrl-C")
+        sys.stdout.flush()  # redirected to a log, stdout is block-buffered: the URLs must be there now
         try:
             while not stop.wait(0.5):
                 pass

@@ -52,12 +52,29 @@ _ROUTES_OF_SAMPLES_WITHOUT_COMMAND: Final[dict[str, str]] = {
 }
 _SERIESID_PREFIX: Final = "myeia_seriesid_"
 _MANIFEST_SAMPLE: Final = "fc_bulk_manifest_trimmed.json"
-# Bulk archives built from real bulk lines, in archive order (series lines, then category lines).
-# `dc_bulk_ELEC_lines_edited.txt` is left out: its upstream author hand-edited it, so it is not EIA output.
-_BULK_ARCHIVES: Final[dict[str, tuple[str, ...]]] = {
-    "ELEC": ("pudl_bulk_ELEC_lines.txt",),
-    "NG": ("dc_bulk_NG_more_lines.txt", "dc_bulk_NG_series_and_category_lines.txt"),
+# Bulk archives built from real bulk lines, in archive order (series lines, then category lines): every
+# dataset `ingest_eia_bulk` loads by default (ELEC, PET, NG, COAL, TOTAL, EBA), so a deployment run with
+# its default parameters finds them all. Each source is a sample file and the series-id prefix of the
+# lines taken from it (None: every line). `dc_bulk_ELEC_lines_edited.txt` is left out: its upstream
+# author hand-edited it, so it is not EIA output. EBA has no real bulk lines among the samples: its
+# archive is `_eba_lines`, below.
+_BULK_ARCHIVES: Final[dict[str, tuple[tuple[str, str | None], ...]]] = {
+    "ELEC": (("pudl_bulk_ELEC_lines.txt", None),),
+    "NG": (("dc_bulk_NG_more_lines.txt", None), ("dc_bulk_NG_series_and_category_lines.txt", None)),
+    "PET": (("dc_bulk_PET_lines.txt", None),),
+    "COAL": (("dc_bulk_COAL_lines_selected.txt", None),),
+    "TOTAL": (("dc_bulk_INTL_TOTAL_SEDS_lines.txt", "TOTAL."),),
+    "EBA": (),
 }
+# The trimmed manifest sample lists ELEC, EBA and NG only. The other datasets get entries in the same
+# shape (no category, description or coverage fields: the samples do not hold EIA's); their stamps are
+# the newest `last_updated` of the lines served, not EIA's manifest values.
+_DERIVED_MANIFEST_ENTRIES: Final[dict[str, dict[str, str]]] = {
+    "PET": {"name": "Petroleum", "title": "Petroleum"},
+    "COAL": {"name": "Coal", "title": "Coal"},
+    "TOTAL": {"name": "Total Energy", "title": "Total Energy"},
+}
+_EBA_SAMPLE: Final = "fc_v2_rto_fuel_type_hourly_first_rows.json"
 
 
 @dataclass
@@ -149,18 +166,75 @@ def _zip_bytes(member: str, text: bytes, modified: datetime) -> bytes:
 
 
 def load_bulk_samples(samples_dir: Path | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """The real (trimmed) bulk manifest, limited to datasets with an archive, and those archives."""
+    """The real (trimmed) bulk manifest, completed for every default dataset, and their archives."""
     samples_dir = samples_dir or SAMPLES_DIR
     manifest = json.loads((samples_dir / _MANIFEST_SAMPLE).read_text(encoding="utf-8"))
     entries: dict[str, Any] = {}
     files: dict[str, bytes] = {}
     for dataset_id, sources in _BULK_ARCHIVES.items():
-        entry = manifest["dataset"][dataset_id]
-        text = b"".join(_with_newline((samples_dir / name).read_bytes()) for name in sources)
+        if sources:
+            lines = [line for name, prefix in sources for line in _bulk_lines(samples_dir / name, prefix)]
+        else:  # EBA
+            lines = _eba_lines(samples_dir / _EBA_SAMPLE)
+        entry = manifest["dataset"].get(dataset_id) or _derived_entry(dataset_id, manifest["dataset"]["ELEC"], lines)
         modified = datetime.fromisoformat(entry["modified"])
-        files[f"{dataset_id}.zip"] = _zip_bytes(f"{dataset_id}.txt", text, modified)
+        files[f"{dataset_id}.zip"] = _zip_bytes(f"{dataset_id}.txt", b"".join(lines), modified)
         entries[dataset_id] = entry
     return {"dataset": entries}, files
+
+
+def _bulk_lines(path: Path, prefix: str | None) -> list[bytes]:
+    """The sample's lines (each ending in a newline), or those whose series_id starts with `prefix`."""
+    lines = _with_newline(path.read_bytes()).splitlines(keepends=True)
+    if prefix is None:
+        return lines
+    return [line for line in lines if str(json.loads(line).get("series_id", "")).startswith(prefix)]
+
+
+def _derived_entry(dataset_id: str, model: dict[str, Any], lines: list[bytes]) -> dict[str, Any]:
+    """A manifest entry in the real entries' shape for a dataset the trimmed manifest sample lacks."""
+    stamp = max(str(json.loads(line)["last_updated"]) for line in lines if b'"last_updated"' in line)
+    dropped = ("category_id", "description", "keyword", "spatial", "temporal")
+    fixed = {k: v for k, v in model.items() if k not in dropped}
+    return {
+        **fixed,
+        **_DERIVED_MANIFEST_ENTRIES[dataset_id],
+        "data_set": dataset_id,
+        "identifier": dataset_id,
+        "accessURL": f"https://www.eia.gov/opendata/bulk/{dataset_id}.zip",
+        "last_updated": stamp,
+        "modified": stamp,
+    }
+
+
+def _eba_lines(path: Path) -> list[bytes]:
+    """EBA.txt lines carrying the real EIA-930 rows of the API sample, one series line per fuel.
+
+    EBA.txt holds the same Form EIA-930 data as the API's electricity/rto routes. Its lines are
+    series lines like the other datasets' (`series_id`, `name`, `units`, `f`, `data` newest first),
+    with EBA's ids (`EBA.<respondent>-ALL.NG.<fuel>.H`) and UTC hour tokens (`20190101T00Z`). The
+    values are EIA's, reshaped: this is not EIA's bulk output.
+    """
+    body = json.loads(path.read_text(encoding="utf-8"))
+    by_series: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in body["response"]["data"]:
+        by_series.setdefault((row["respondent"], row["fueltype"]), []).append(row)
+    lines: list[bytes] = []
+    for (respondent, fuel), rows in by_series.items():
+        first = rows[0]
+        tokens = [datetime.strptime(r["period"], "%Y-%m-%dT%H").strftime("%Y%m%dT%HZ") for r in rows]
+        line = {
+            "series_id": f"EBA.{respondent}-ALL.NG.{fuel}.H",
+            "name": f"Net generation from {first['type-name'].lower()} for {first['respondent-name']}, "
+            "hourly - UTC time",
+            "units": first["value-units"],
+            "f": "H",
+            "start": min(tokens),
+            "end": max(tokens),
+            "data": [[t, int(r["value"])] for t, r in sorted(zip(tokens, rows, strict=True), reverse=True)],
+        }
+        lines.append(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+    return lines
 
 
 def _with_newline(content: bytes) -> bytes:
@@ -614,4 +688,7 @@ def default_demo_dataset() -> ReplayDataset:
         _steo_world_consumption,
     ):
         build(dataset)
+    from tasks.standin.families import add_catalog_families  # it builds on this module's helpers
+
+    add_catalog_families(dataset)
     return dataset

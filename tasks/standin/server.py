@@ -42,7 +42,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tasks.standin.data import ReplayDataset, RouteData, data_and_unit_columns, data_columns
+from tasks.standin.data import ReplayDataset, RouteData, data_columns
+from tasks.standin.metadata import children, derived_metadata, facet_list, facet_path, facet_values
 
 API_VERSION: Final = "2.1.14"
 EXCEL_ADDIN_VERSION: Final = "2.1.0"
@@ -652,6 +653,16 @@ class EiaReplayServer:
 
     def _metadata(self, path: str, params: Any) -> Response:
         command = f"/v2/{path}/" if path else "/v2/"
+        facet = facet_path(path)
+        if facet is not None:  # /v2/<route>/facet[/<id>]: route facets, or one facet's values
+            route, facet_id = facet
+            if facet_id is None:
+                listed = facet_list(self.dataset, route)
+            else:
+                listed = facet_values(self.dataset, route, facet_id)
+            if listed is None:
+                raise _EiaError(404, f"Invalid facet '{facet_id}' for route '{route}'. No route exists at {command}")
+            return self._api_response(self._envelope(listed, command, params, False))
         stored = self.dataset.route_meta.get(path)
         if stored is not None:
             body = {
@@ -662,15 +673,10 @@ class EiaReplayServer:
             return self._api_response(body)
         data = self.dataset.routes.get(path)
         if data:
-            return self._api_response(self._envelope(_derived_metadata(path, data), command, params, False))
-        prefix = f"{path}/" if path else ""
-        children = sorted({r[len(prefix) :].split("/")[0] for r in self.dataset.routes if r.startswith(prefix)})
-        if not children:
+            return self._api_response(self._envelope(derived_metadata(path, data), command, params, False))
+        response = children(self.dataset, path)
+        if response is None:
             raise _EiaError(404, f"Invalid route '{path}'. No route exists at {command}")
-        response = {
-            "id": path.rsplit("/", 1)[-1] or "root",
-            "routes": [{"id": child, "name": child, "description": child} for child in children],
-        }
         return self._api_response(self._envelope(response, command, params, False))
 
     async def _seriesid(self, request: Request) -> Response:
@@ -750,29 +756,3 @@ def _not_modified(request: Request, etag: str, modified: datetime) -> bool:
         return modified <= parsedate_to_datetime(since)
     except (TypeError, ValueError):
         return False
-
-
-def _derived_metadata(path: str, choices: list[RouteData]) -> dict[str, Any]:
-    """Route metadata in EIA's shape, for routes without a real metadata sample."""
-    first = choices[0]
-    sample = first.rows[0] if first.rows else {}
-    units_of = {c: sample.get(f"{c}-units") for c in data_columns(sample)}
-    descriptive = ("-name", "Name", "-description", "Description", "units", "unit")
-    facet_ids = [
-        k for k in sample if k != "period" and k not in data_and_unit_columns(sample) and not k.endswith(descriptive)
-    ]
-    periods = [str(r.get("period")) for r in first.rows]
-    response: dict[str, Any] = {
-        "id": path.rsplit("/", 1)[-1],
-        "name": path,
-        "frequency": [{"id": d.frequency, "format": d.date_format} for d in choices],
-        "facets": [{"id": f, "description": f} for f in facet_ids],
-        "data": {c: ({"units": u} if u else {}) for c, u in units_of.items()},
-        "startPeriod": min(periods, default=None),
-        "endPeriod": max(periods, default=None),
-        "defaultDateFormat": first.date_format,
-        "defaultFrequency": first.frequency,
-    }
-    if first.description is not None:
-        response["description"] = first.description
-    return response

@@ -7,6 +7,7 @@ state (the tables, the batch log, the quality results), so it tells the same sto
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Final
 
 from psycopg import sql
@@ -118,3 +119,16 @@ def read_inventory(dsn: str, tenant_id: str) -> Inventory:
             ).fetchall()
         }
     return inventory
+
+
+def outbox_by_topic(dsn: str, *, sent_since: datetime) -> dict[str, tuple[int, int]]:
+    """Outbox rows per topic: (sent at or after `sent_since`, still pending), for the topics that have any."""
+    with connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT topic, count(*) FILTER (WHERE sent_at >= %s), count(*) FILTER (WHERE sent_at IS NULL) "
+                "FROM {} GROUP BY topic ORDER BY topic"
+            ).format(sql.Identifier(OUTBOX)),
+            (sent_since,),
+        ).fetchall()
+    return {str(topic): (int(sent), int(pending)) for topic, sent, pending in rows if sent or pending}

@@ -94,9 +94,10 @@ _LABELS = {
     "worker": "**`eia run bulk`**, `PREFECT_API_URL` set (as on a worker)",
 }
 _DATASET_LINE = re.compile(
-    r"^(?P<code>[A-Z0-9_]+): (?P<status>\w+) \(version .*?\): (?P<received>\d+) rows received, "
+    r"^(?P<code>[A-Z0-9_]+): (?P<status>\w+) \(version .*?\): "
     r"(?P<inserted>\d+) inserted, (?P<updated>\d+) updated, (?P<unchanged>\d+) unchanged, "
-    r"(?P<quarantined>\d+) quarantined, (?P<skipped>\d+) skipped in (?P<batches>\d+) batches, (?P<seconds>[\d.]+) s$",
+    r"(?P<quarantined>\d+) quarantined, (?P<skipped>\d+) skipped from (?P<received>\d+) observations "
+    r"\((?P<lines>\d+) archive lines\) in (?P<batches>\d+) batches, (?P<seconds>[\d.]+) s$",
     re.M,
 )
 

@@ -289,7 +289,10 @@ def test_eia_run_bulk_prints_one_line_per_dataset_and_exits_non_zero_with_one_er
     failed = runner.invoke(app, [*args, "--dataset", "syn", "--dataset", "NOPE"])
 
     assert ok.exit_code == 0, ok.output
-    assert "SYN: loaded (version 2024-08-23T15:23:15-04:00): 500 rows received, 500 inserted" in ok.output
+    assert (
+        "SYN: loaded (version 2024-08-23T15:23:15-04:00): 500 inserted, 0 updated, 0 unchanged, 0 quarantined, "
+        "0 skipped from 500 observations (5 archive lines) in 1 batches"
+    ) in ok.output
     assert failed.exit_code == 1
     assert "SYN: unchanged" in failed.output
     assert "run failed: NOPE: dataset 'NOPE' is not in the EIA bulk manifest" in failed.output

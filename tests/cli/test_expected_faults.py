@@ -23,6 +23,7 @@ from flows.cli.app import app
 
 REPO = Path(__file__).resolve().parents[2]
 EIA = str(Path(sys.executable).parent / "eia")
+DEFAULT_CATALOG = REPO / "tasks" / "core" / "catalog.json"
 PASSWORD = "pw-never-printed-4c1d"  # noqa: S105 (a test password)
 
 # Every command and sub-command, with the arguments that make it do its work.
@@ -46,6 +47,9 @@ COMMANDS: dict[str, list[str]] = {
     "deployments pause": ["deployments", "pause"],
     "deployments resume": ["deployments", "resume"],
     "serve": ["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0"],
+    "catalog discover": ["catalog", "discover", "electricity/retail-sales"],
+    "catalog validate": ["catalog", "validate", str(DEFAULT_CATALOG)],
+    "catalog plan": ["catalog", "plan", str(DEFAULT_CATALOG)],
 }
 # The deployments commands talk to Prefect only. `eia serve` with the database down keeps serving on
 # purpose (/health says so, /metrics exports eia_collector_database_up 0): see the collector tests below.

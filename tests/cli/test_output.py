@@ -43,7 +43,11 @@ def eia(dsn: str, *args: str) -> Result:
 # --- markup off -------------------------------------------------------------------------------------
 
 
-def test_quarantine_list_prints_series_ids_and_details_verbatim(db: str) -> None:
+def test_quarantine_list_prints_series_ids_and_details_verbatim(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flows.cli.app
+
+    # The console took its width when it was created; without a terminal that is 80, which folds ids.
+    monkeypatch.setattr(flows.cli.app.out, "width", 400)
     with psycopg.connect(db) as conn:
         conn.execute(
             """INSERT INTO eia_series_quarantine (tenant_id, series_id, raw_period, raw_value, reason, detail,

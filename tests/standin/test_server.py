@@ -597,12 +597,39 @@ def test_reorder_repeats_exactly_for_a_seed(server: EiaReplayServer, api: httpx.
 def test_the_manifest_points_every_access_url_at_the_server(server: EiaReplayServer) -> None:
     manifest = httpx.get(f"{server.bulk_url}/manifest.txt").json()
 
+    # Every dataset the bulk flow loads by default (flows/bulk.py DEFAULT_DATASETS).
     assert {ident: e["accessURL"] for ident, e in manifest["dataset"].items()} == {
-        "ELEC": f"{server.bulk_url}/ELEC.zip",
-        "NG": f"{server.bulk_url}/NG.zip",
+        code: f"{server.bulk_url}/{code}.zip" for code in ("ELEC", "PET", "NG", "COAL", "TOTAL", "EBA")
     }
     assert manifest["dataset"]["ELEC"]["modified"] == "2026-09-23T17:01:12-04:00"
+    assert manifest["dataset"]["EBA"]["last_updated"] == "2026-09-29T05:04:05-04:00"
+    # Entries the trimmed manifest sample lacks: stamped with their newest line's last_updated.
+    assert manifest["dataset"]["TOTAL"]["last_updated"] == "2021-04-26T13:51:38-04:00"
+    assert manifest["dataset"]["PET"]["identifier"] == "PET"
     assert server.stats.manifest_requests == 1
+
+
+def archive_text(server: EiaReplayServer, code: str) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(httpx.get(f"{server.bulk_url}/{code}.zip").content)) as archive:
+        assert archive.namelist() == [f"{code}.txt"]
+        return archive.read(f"{code}.txt")
+
+
+def test_the_pet_coal_and_total_archives_hold_the_real_bulk_lines(server: EiaReplayServer) -> None:
+    assert archive_text(server, "PET") == (SAMPLES_DIR / "dc_bulk_PET_lines.txt").read_bytes()
+    assert archive_text(server, "COAL") == (SAMPLES_DIR / "dc_bulk_COAL_lines_selected.txt").read_bytes()
+    mixed = (SAMPLES_DIR / "dc_bulk_INTL_TOTAL_SEDS_lines.txt").read_bytes().splitlines(keepends=True)
+    assert archive_text(server, "TOTAL") == b"".join(line for line in mixed if line.startswith(b'{"series_id":"TOTAL.'))
+
+
+def test_the_eba_archive_holds_the_real_eia_930_rows_as_hourly_series_lines(server: EiaReplayServer) -> None:
+    lines = [json.loads(line) for line in archive_text(server, "EBA").splitlines()]
+
+    # fc_v2_rto_fuel_type_hourly_first_rows.json: US48 coal 109616 MWh, natural gas 130005 MWh at 2019-01-01T00 UTC.
+    assert [(s["series_id"], s["f"], s["units"], s["data"]) for s in lines] == [
+        ("EBA.US48-ALL.NG.COL.H", "H", "megawatthours", [["20190101T00Z", 109616]]),
+        ("EBA.US48-ALL.NG.NG.H", "H", "megawatthours", [["20190101T00Z", 130005]]),
+    ]
 
 
 def test_the_elec_archive_holds_the_real_bulk_lines(server: EiaReplayServer) -> None:
@@ -635,7 +662,7 @@ def test_a_zip_served_with_etag_answers_304_to_if_none_match_and_if_modified_sin
 
 
 def test_an_unknown_bulk_file_is_404(server: EiaReplayServer) -> None:
-    assert httpx.get(f"{server.bulk_url}/EBA.zip").status_code == 404
+    assert httpx.get(f"{server.bulk_url}/SEDS.zip").status_code == 404
     assert server.stats.zip_requests == 0
 
 

