@@ -132,7 +132,9 @@ async def test_mixed_eia_faults_in_one_run_load_every_served_row_exactly_once(
     assert ledger["requests"] == stats.api_requests == result.requests
     assert (ledger["errors_server_error"], ledger["errors_rate_limited"]) == (stats.statuses[500], 2)
     assert ledger["errors_timeout"] >= 1  # the drawn one (a slow machine may add its own)
-    assert ledger["errors_malformed"] >= 3  # at least two error bodies with status 200, and the cut body
+    # The two error bodies with status 200 always; the cut body too, unless a slow machine's timeout
+    # re-send moved the draws past it (then the ledger holds the extra timeouts and 500s above).
+    assert ledger["errors_malformed"] >= 2
     assert ledger["retries"] > 0
     # The breaker saw failures but never opened; the outbox is fully delivered.
     assert breaker_row(setup.dsn) == BreakerRow("closed", 0)
